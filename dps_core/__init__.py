@@ -1,0 +1,105 @@
+"""dps: simulate Distributed Production Systems (heterogeneous agents with limited resources on a
+communication graph, producing against an environment's demand).
+
+The names in `__all__` and the hooks in `dps_core.hookspecs` are the stable API; plugins use
+nothing else.
+"""
+
+from . import params
+from ._version import __version__
+from .archive import Archive, open_archive
+from .backend import backend
+from .config import (
+    ArchiveConfig,
+    BudgetConfig,
+    Component,
+    Config,
+    DisperseConfig,
+    InitConfig,
+    LearnConfig,
+    MetricsConfig,
+    MixingConfig,
+    PenaltyConfig,
+    ProfileConfig,
+    RunConfig,
+    load_config,
+)
+from .context import StepContext
+from .demand import rotate_rows
+from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, ResourceError
+from .generic import peak_mixture, ring_positions, wrapped_gaussian
+from .hookspecs import hookimpl
+from .logs import get_logger
+from .model import entropy_rows
+from .records import (
+    ArchiveGroupSpec,
+    ArraySpec,
+    CommandSpec,
+    DemandSpec,
+    MetricSpec,
+    ModeSpec,
+    NoParams,
+    ScenarioSpec,
+    SignalSpec,
+    Setup,
+    TopologySpec,
+)
+from .simulation import RunResult, ScenarioContext, Simulation, TopologyContext
+from .topology import Topology
+
+__all__ = [
+    "__version__",
+    # engine
+    "Simulation",
+    "RunResult",
+    "StepContext",
+    "ScenarioContext",
+    "TopologyContext",
+    "Topology",
+    "backend",
+    # configuration
+    "Config",
+    "RunConfig",
+    "ProfileConfig",
+    "MixingConfig",
+    "BudgetConfig",
+    "PenaltyConfig",
+    "LearnConfig",
+    "DisperseConfig",
+    "InitConfig",
+    "ArchiveConfig",
+    "Component",
+    "MetricsConfig",
+    "load_config",
+    "params",
+    # plugin contract
+    "hookimpl",
+    "ScenarioSpec",
+    "TopologySpec",
+    "MetricSpec",
+    "SignalSpec",
+    "ModeSpec",
+    "DemandSpec",
+    "ArchiveGroupSpec",
+    "CommandSpec",
+    "ArraySpec",
+    "NoParams",
+    "Setup",
+    # archives
+    "open_archive",
+    "Archive",
+    # helpers for scenario authors
+    "ring_positions",
+    "wrapped_gaussian",
+    "peak_mixture",
+    "rotate_rows",
+    "entropy_rows",
+    "get_logger",
+    # errors
+    "DPSError",
+    "ConfigError",
+    "PluginError",
+    "ArchiveError",
+    "NumericalError",
+    "ResourceError",
+]

@@ -1,0 +1,45 @@
+"""Which kernel runs: the compiled Cython extension `dps_core._kernel` or the NumPy reference.
+
+`DPS_PUREPYTHON=1` forces the reference kernel. Without a compiled extension (no compiler at
+install time) the reference runs and `backend()` says so; `dps plugins` reports it too. A model
+that uses a plugin's mode or signal always steps with the reference pipeline (plugin code is NumPy).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from . import reference
+
+__all__ = ["backend", "kernel_step", "compiled_error"]
+
+
+@lru_cache(maxsize=1)
+def _compiled():
+    """The compiled adapter module, or the reason it is unavailable."""
+    if os.environ.get("DPS_PUREPYTHON", "") not in ("", "0"):
+        return None, "DPS_PUREPYTHON is set"
+    try:
+        from . import compiled  # noqa: F401  (imports dps_core._kernel)
+    except ImportError as exc:
+        return None, f"compiled extension not importable: {exc}"
+    return compiled, ""
+
+
+def backend() -> str:
+    """'compiled' when the Cython kernel is in use, else 'reference'."""
+    return "compiled" if _compiled()[0] is not None else "reference"
+
+
+def compiled_error() -> str:
+    """Why the compiled kernel is not in use ('' when it is)."""
+    return _compiled()[1]
+
+
+def kernel_step(model):
+    """The step function for a model: compiled where it supports every component, else reference."""
+    mod = _compiled()[0]
+    if mod is not None and mod.supports(model):
+        return mod.step
+    return reference.step

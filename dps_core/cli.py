@@ -1,0 +1,291 @@
+"""The `dps` command. It, not the library, configures logging (rendered to stderr).
+
+Bad input (config, arguments, archives, plugins) ends with one line on stderr and a non-zero
+exit code, never a traceback; `--debug` shows tracebacks for reporting bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import params as P
+from .archive import open_archive
+from .backend import backend, compiled_error
+from .config import parse_override
+from .errors import DPSError
+from .logs import configure_cli_logging
+from .registry import Registry
+from .simulation import Simulation
+
+__all__ = ["main"]
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+def _print_table(rows: list[list[str]], header: list[str], out=None) -> None:
+    out = out or sys.stdout
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line, file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)), file=out)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def _overrides(args) -> dict[str, Any]:
+    out = dict(parse_override(s) for s in (args.set or []))
+    if getattr(args, "steps", None) is not None:
+        out["run.steps"] = args.steps
+    if getattr(args, "seed", None) is not None:
+        out["run.seed"] = args.seed
+    return out
+
+
+def _default_output(config_path: Path, configured: str) -> tuple[Path, bool]:
+    """(path, explicit). The default name next to the working directory never overwrites: it
+    counts up (generic.h5, generic-1.h5, ...)."""
+    if configured:
+        return Path(configured), True
+    stem = config_path.stem
+    path = Path(f"{stem}.h5")
+    i = 1
+    while path.exists():
+        path = Path(f"{stem}-{i}.h5")
+        i += 1
+    return path, False
+
+
+def _check_nonneg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
+    return n
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_run(args) -> int:
+    sim = Simulation.from_config(args.config, overrides=_overrides(args))
+    if args.output:
+        output, explicit = Path(args.output), True
+    else:
+        output, explicit = _default_output(Path(args.config), sim.config.run.output)
+    start = sim.metrics()
+    progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    result = sim.run(output, progress=progress, overwrite=args.overwrite and explicit)
+    if args.json:
+        print(json.dumps({"status": result.status, "step": result.step, "archive": str(result.archive),
+                          "backend": sim.backend, "seconds": result.seconds,
+                          "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                      for k, v in result.metrics.items()}}, sort_keys=True))
+        return 0
+    rows = [[k, _fmt(start.get(k, "")), _fmt(v)] for k, v in result.metrics.items()]
+    print(f"dps run: {sim.config.scenario.name}, {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
+          f"{result.step} steps ({result.status}) in {result.seconds:.2f} s, {sim.backend} kernel")
+    _print_table(rows, ["metric", "start", "end"])
+    print(f"archive: {result.archive}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    sim = Simulation.from_config(args.config, overrides=_overrides(args))
+    c = sim.config
+    print(f"{args.config}: valid. scenario '{c.scenario.name}', {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
+          f"profile '{c.profile.family}', mixing '{c.mixing.name}' on topology '{sim.model.topology.name}', "
+          f"signal '{c.signal.name}', mode '{c.mode.name}', demand '{c.demand.name}', {c.run.steps} steps")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    progress = not args.no_progress and sys.stderr.isatty()
+    result = Simulation.resume(args.archive, steps=args.steps, progress=progress)
+    print(f"dps resume: {result.status} at step {result.step}; archive: {result.archive}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    reg = Registry()
+    kinds = ("scenario", "topology", "metric", "mode", "signal", "demand", "archive_group", "command")
+    plugins = []
+    for info in reg.info:
+        provides = {k: [n for n in reg.names(k) if reg.owner(k, n) == info.name] for k in kinds}
+        plugins.append({"name": info.name, "distribution": info.distribution, "version": info.version,
+                        "source": info.source, "provides": {k: v for k, v in provides.items() if v}})
+    data = {"backend": backend(), "backend_note": compiled_error(), "plugins": plugins,
+            "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures]}
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+        return 0
+    print(f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else ""))
+    rows = [[p["name"], p["distribution"], p["version"], p["source"],
+             "; ".join(f"{k}: {', '.join(v)}" for k, v in p["provides"].items())] for p in plugins]
+    _print_table(rows, ["plugin", "distribution", "version", "source", "provides"])
+    for f in data["failed"]:
+        print(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
+    return 0
+
+
+def cmd_scenarios(args) -> int:
+    reg = Registry()
+    out = []
+    for name, spec in reg.records("scenario").items():
+        out.append({"name": name, "plugin": reg.owner("scenario", name), "doc": spec.doc,
+                    "params": P.describe(spec.params), "defaults": spec.defaults})
+    if args.json:
+        print(json.dumps(out, sort_keys=True, default=str))
+        return 0
+    for s in out:
+        print(f"{s['name']}  (plugin {s['plugin']}): {s['doc']}")
+        for p in s["params"]:
+            unit = f" [{p['unit']}]" if p["unit"] else ""
+            print(f"    {p['name']} = {p['default']!r}{unit}  ({p['type']}) {p['doc']}")
+        if s["defaults"]:
+            print(f"    sets: {json.dumps(s['defaults'], sort_keys=True)}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    with open_archive(args.archive) as ar:
+        ck = ar.checkpoint()
+        data = {
+            "path": str(ar.path), "schema": ar.schema, "opened_with_swmr": ar.swmr,
+            "status": ar.status, "message": ar.message, "last_step": ar.last_step,
+            "checkpoint_step": None if ck is None else ck["state"].step,
+            "provenance": ar.provenance, "config": ar.config_dict,
+            "datasets": {k: list(v) for k, v in ar.datasets().items()},
+            "final_metrics": ar.final_metrics(),
+        }
+    if args.json:
+        print(json.dumps(data, sort_keys=True, default=str))
+        return 0
+    prov = data["provenance"]
+    print(f"{data['path']}: dps archive schema {data['schema']}, status '{data['status']}'"
+          + (" (opened as a SWMR reader: its writer is running or was killed)" if data["opened_with_swmr"] else ""))
+    if data["message"]:
+        print(f"message: {data['message']}")
+    print(f"created {prov.get('created')} by dps {prov.get('dps_version')} ({prov.get('backend')} kernel), "
+          f"run {prov.get('run_id')}, seed {prov.get('seed_entropy')}")
+    print(f"scenario '{data['config']['scenario']['name']}', {prov.get('n_agents')} agents x {prov.get('n_tasks')} tasks; "
+          f"last step {data['last_step']}, checkpoint at step {data['checkpoint_step']}")
+    print("datasets:")
+    for k, v in data["datasets"].items():
+        print(f"  {k}  {tuple(v)}")
+    print("final metrics:")
+    for k, v in data["final_metrics"].items():
+        print(f"  {k} = {_fmt(v)}")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dps", description="Simulate Distributed Production Systems.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (for bug reports)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", help="run a config and write its archive")
+    p.add_argument("config", help="TOML config file")
+    p.add_argument("-o", "--output", help="archive path (default: run.output, else CONFIG-NAME.h5, never overwriting)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--steps", type=_check_nonneg, help="total steps (run.steps)")
+    p.add_argument("--seed", type=_check_nonneg, help="seed (run.seed)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing archive at --output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a config without running it")
+    p.add_argument("config")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+    p.add_argument("--steps", type=_check_nonneg)
+    p.add_argument("--seed", type=_check_nonneg)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("resume", help="continue a run from its archive's last checkpoint")
+    p.add_argument("archive")
+    p.add_argument("--steps", type=_check_nonneg, help="total steps (default: the config's run.steps)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("plugins", help="list plugins, their versions and the kernel backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("scenarios", help="list scenarios with their parameters and defaults")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser("inspect", help="show an archive's schema, provenance, datasets and final metrics")
+    p.add_argument("archive")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    if registry is not None:
+        for name, spec in registry.records("command").items():
+            owner = registry.owner("command", name)
+            p = sub.add_parser(name, help=f"{spec.help} (plugin {owner})")
+            spec.configure(p)
+            p.set_defaults(func=spec.run, plugin=owner)
+    return parser
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        configure_cli_logging(0)  # plugin load failures are reported while the parser is built
+        registry = Registry()
+        parser = build_parser(registry)
+        args = parser.parse_args(argv)
+        configure_cli_logging(args.verbose)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        code = args.func(args)
+        return int(code or 0)
+    except DPSError as exc:
+        if debug:
+            raise
+        print(f"dps: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dps: interrupted; a run's archive keeps its last checkpoint (dps resume ARCHIVE continues it)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        plugin = ""
+        args_obj = locals().get("args")
+        if args_obj is not None and getattr(args_obj, "plugin", None):
+            plugin = f" in plugin '{args_obj.plugin}'"
+        print(f"dps: internal error{plugin}: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Library logging: structlog loggers that always hand their events to stdlib `logging`.
+
+The library never configures logging. Its loggers wrap stdlib loggers explicitly, so nothing reaches
+stdout even when structlog itself is unconfigured (an unconfigured structlog prints to stdout and
+would corrupt `--json` output). Applications decide where records go; `configure_cli_logging` is
+what the `dps` command uses (rendered key=value lines on stderr).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+__all__ = ["get_logger", "configure_cli_logging"]
+
+logging.getLogger("dps_core").addHandler(logging.NullHandler())
+
+
+def get_logger(name: str):
+    """A structlog BoundLogger writing through the stdlib logger `name`."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        context_class=dict,
+    )
+
+
+def configure_cli_logging(verbosity: int = 0, *, json: bool = False) -> None:
+    """Send dps log records to stderr (the `dps` command's choice, not the library's)."""
+    level = logging.WARNING - 10 * max(0, min(verbosity, 2))
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_log_level],
+        )
+    )
+    root = logging.getLogger()  # the application's choice: plugins log under their own names
+    for h in list(root.handlers):
+        if getattr(h, "_dps_cli", False):
+            root.removeHandler(h)
+    handler._dps_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,197 @@
+"""Built-in coordination modes: how agents update their profiles and resources each step.
+
+- gradient:    projected ascent on J (profiles, and resources when eta_w > 0)
+- selfish:     the same with each agent's own node's signal G instead of the scattered H
+- replicator:  w_i grows with its revenue minus upkeep, dw/dt = w (dJ/dw - upkeep)
+- lca:         leaky integration of a drive with soft or hard threshold (Rozell et al. 2008)
+- imitation:   copy a better-paid random neighbour's profile (the homogenising force)
+- tatonnement: smoothed (logit) best response of labour shares to prices (free profiles)
+
+Random numbers are drawn by each mode's `draw` before the step (outside any kernel) from the
+run's generator and read by `update`, so compiled and reference kernels see the same draws.
+The engine applies budgets and profile constraints after every update.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import attrs
+import numpy as np
+from scipy.special import expit
+
+from . import params as P
+from .profiles import softmax_rows
+from .records import ArraySpec, ModeSpec
+
+__all__ = ["MODES"]
+
+
+@attrs.frozen
+class AscentParams:
+    eta: float = P.param(0.1, doc="learning rate of profile parameters (logits, mu, atoms)", validator=P.non_negative)
+    eta_kappa: float = P.param(0.0, doc="learning rate of von Mises concentrations (0: fixed breadth)", validator=P.non_negative)
+    eta_w: float = P.param(0.0, doc="learning rate of resources (0: resources fixed)", validator=P.non_negative)
+    noise: float = P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+
+
+@attrs.frozen
+class ReplicatorParams:
+    eta: float = P.param(0.0, doc="learning rate of profile parameters", validator=P.non_negative)
+    eta_kappa: float = P.param(0.0, doc="learning rate of von Mises concentrations", validator=P.non_negative)
+    upkeep: float = P.param(0.0, doc="per-capita upkeep (mortality) m in dw/dt = w (revenue - m)", unit="1/time", validator=P.non_negative)
+    noise: float = P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+
+
+@attrs.frozen
+class LCAParams:
+    tau: float = P.param(10.0, doc="membrane time constant; the update is stable for dt/tau <= 1", unit="time", validator=P.positive)
+    threshold: float = P.param(0.1, doc="threshold lambda of the activation function", validator=P.non_negative)
+    kind: Literal["soft", "hard"] = P.param("soft", doc="soft threshold (LASSO) or hard threshold (L0-like)")
+    nonnegative: bool = P.param(False, doc="rectified activations (a >= 0)")
+    eta: float = P.param(0.0, doc="dictionary learning rate of the atoms (0: fixed tuning)", validator=P.non_negative)
+
+
+@attrs.frozen
+class ImitationParams:
+    rate: float = P.param(0.1, doc="imitation attempts per agent per unit time (rate*dt <= 1)", unit="1/time", validator=P.non_negative)
+    temperature: float = P.param(0.0, doc="Fermi-rule temperature (0: copy only a strictly better neighbour)", validator=P.non_negative)
+    noise: float = P.param(0.0, doc="mutation noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+
+
+@attrs.frozen
+class TatonnementParams:
+    rate: float = P.param(0.5, doc="relaxation rate of labour shares toward the logit best response (rate*dt <= 1)", unit="1/time", validator=P.non_negative)
+    beta: float = P.param(10.0, doc="logit response sharpness (large: near best response)", validator=P.positive)
+    noise: float = P.param(0.0, doc="noise on logits, std per sqrt(time)", validator=P.non_negative)
+
+
+# --- draws -----------------------------------------------------------------------------------------
+
+
+def _noise_draw(ctx) -> dict:
+    """Standard normals for exploration noise on the profile parameters that take noise."""
+    if getattr(ctx.params, "noise", 0.0) == 0.0:
+        return {}
+    fam = ctx.model.family
+    name = "mu" if fam.name == "vonmises" else fam.params[0]
+    return {f"noise/{name}": ctx.rng.standard_normal(ctx.profile[name].shape)}
+
+
+def _partner_draw(ctx) -> dict:
+    """A random neighbour for each agent (itself if isolated), a uniform number, and noise."""
+    n = ctx.n_agents
+    topo = ctx.model.topology
+    u = ctx.rng.random(n)
+    pick = ctx.rng.random(n)
+    if topo.kind == "complete":
+        partner = (np.arange(n) + 1 + np.floor(pick * (n - 1)).astype(np.int64)) % max(n, 1)
+    else:
+        deg = np.diff(topo.indptr)
+        has = deg > 0
+        partner = np.arange(n, dtype=np.int64)
+        partner[has] = topo.indices[(topo.indptr[:-1] + np.floor(pick * deg).astype(np.int64))[has]]
+    out = {"partner": partner.astype(np.int64), "u": u}
+    out.update(_noise_draw(ctx))
+    return out
+
+
+# --- updates -----------------------------------------------------------------------------------------
+
+
+def _add_noise(ctx, new: dict) -> dict:
+    for key, xi in ctx.draws.items():
+        if key.startswith("noise/"):
+            name = key.split("/", 1)[1]
+            new[name] = new[name] + ctx.params.noise * math.sqrt(ctx.dt) * xi
+    return new
+
+
+def _ascend_profile(ctx, g: dict, eta: float, eta_kappa: float) -> dict:
+    new = {}
+    for name, value in ctx.profile.items():
+        rate = eta_kappa if name == "kappa" else eta
+        new[name] = value + ctx.dt * rate * g[name] if rate else value.copy()
+    return _add_noise(ctx, new)
+
+
+def gradient_update(ctx):
+    g, gw = ctx.gradients()
+    p = ctx.params
+    new = _ascend_profile(ctx, g, p.eta, p.eta_kappa)
+    new["w"] = ctx.w + ctx.dt * p.eta_w * gw if p.eta_w else ctx.w.copy()
+    return new
+
+
+def replicator_update(ctx):
+    g, gw = ctx.gradients()
+    p = ctx.params
+    new = _ascend_profile(ctx, g, p.eta, p.eta_kappa)
+    new["w"] = ctx.w * (1.0 + ctx.dt * (gw - p.upkeep))
+    return new
+
+
+def _self_overlap(ctx, P_):
+    """M_ii * ||C_i s_i^alpha||^2: how an agent's own output feeds back into its drive."""
+    return ctx.model.mixing.diagonal() * (P_ * P_).sum(axis=1)
+
+
+def lca_update(ctx):
+    p = ctx.params
+    S = ctx.S
+    Sa = S if ctx.model.alpha == 1.0 else S**ctx.model.alpha
+    P_ = ctx.C * Sa
+    Hn = ctx.model.net_price(ctx.H)
+    drive = (Hn * P_).sum(axis=1)
+    u = ctx.arrays["u"]
+    u_new = u + (ctx.dt / p.tau) * (-u + drive + _self_overlap(ctx, P_) * ctx.w)
+    lam = p.threshold
+    if p.kind == "soft":
+        a = np.maximum(u_new - lam, 0.0) if p.nonnegative else np.sign(u_new) * np.maximum(np.abs(u_new) - lam, 0.0)
+    else:
+        a = np.where(u_new > lam, u_new, 0.0) if p.nonnegative else np.where(np.abs(u_new) > lam, u_new, 0.0)
+    new = {"u": u_new, "w": a}
+    if p.eta:
+        g, _ = ctx.gradients()
+        for name, value in ctx.profile.items():
+            new[name] = value + ctx.dt * p.eta * g[name]
+    return new
+
+
+def imitation_update(ctx):
+    p = ctx.params
+    _, payoff = ctx.gradients()  # value of one more unit of resource in each agent's hands
+    j = ctx.draws["partner"]
+    diff = payoff[j] - payoff
+    if p.temperature == 0:
+        prob = (diff > 0).astype(np.float64)
+    else:
+        prob = expit(diff / p.temperature)
+    copy = ctx.draws["u"] < ctx.dt * p.rate * prob
+    new = {name: np.where(copy.reshape((-1,) + (1,) * (v.ndim - 1)), v[j], v) for name, v in ctx.profile.items()}
+    new["w"] = ctx.w.copy()
+    return _add_noise(ctx, new)
+
+
+def tatonnement_update(ctx):
+    p = ctx.params
+    v = ctx.model.net_price(ctx.H) * ctx.C
+    target = softmax_rows(p.beta * v)
+    s = (1.0 - ctx.dt * p.rate) * ctx.S + ctx.dt * p.rate * target
+    new = {"logits": np.log(np.maximum(s, 1e-300)), "w": ctx.w.copy()}
+    return _add_noise(ctx, new)
+
+
+MODES = (
+    ModeSpec("gradient", gradient_update, AscentParams, draw=_noise_draw, doc="projected gradient ascent on J"),
+    ModeSpec("selfish", gradient_update, AscentParams, scatter=False, draw=_noise_draw,
+             doc="gradient ascent on the own node's signal only (no scatter)"),
+    ModeSpec("replicator", replicator_update, ReplicatorParams, draw=_noise_draw, doc="dw/dt = w (revenue - upkeep); profiles by gradient ascent"),
+    ModeSpec("lca", lca_update, LCAParams, scatter=False, signed_resources=True,
+             arrays=(ArraySpec("u", ("agents",), doc="membrane potential"),),
+             doc="locally competitive algorithm: leaky integration and threshold; activations are w"),
+    ModeSpec("imitation", imitation_update, ImitationParams, draw=_partner_draw, doc="copy the profile of a better-paid random neighbour"),
+    ModeSpec("tatonnement", tatonnement_update, TatonnementParams, families=("free",), draw=_noise_draw,
+             doc="labour shares relax toward the logit best response to prices"),
+)

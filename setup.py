@@ -1,0 +1,73 @@
+"""Builds the optional Cython kernel `dps_core._kernel` from cext/.
+
+The extension is optional: without a compiler the package still installs and runs the NumPy
+reference kernel (`dps plugins` says which backend is in use). OpenMP is used where the compiler
+accepts -fopenmp. Floating point stays strict: no -ffast-math, and -ffp-contract=off so that no
+fused multiply-add changes results between builds. DPS_NO_EXTENSION=1 skips the build.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+SOURCE = HERE / "cext" / "_kernel.pyx"
+
+
+def _openmp_flag() -> list[str]:
+    """['-fopenmp'] if the C compiler builds and links an OpenMP program, else []."""
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "t.c"
+        src.write_text("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        r = subprocess.run([cc, "-fopenmp", str(src), "-o", str(Path(tmp) / "t")], capture_output=True)
+        return ["-fopenmp"] if r.returncode == 0 else []
+
+
+class OptionalBuildExt(build_ext):
+    """Build the kernel if possible; warn and continue with the reference kernel if not."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers...
+            print(f"WARNING: dps kernel not built ({exc}); the NumPy reference kernel will be used", file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"WARNING: dps kernel not built ({exc}); the NumPy reference kernel will be used", file=sys.stderr)
+
+
+def extensions():
+    if os.environ.get("DPS_NO_EXTENSION") == "1" or not SOURCE.exists():
+        return []
+    import numpy
+    from Cython.Build import cythonize
+    from setuptools import Extension
+
+    omp = _openmp_flag()
+    if not omp:
+        print("WARNING: the C compiler has no OpenMP; the dps kernel is built single-threaded", file=sys.stderr)
+    ext = Extension(
+        "dps_core._kernel",
+        [str(SOURCE.relative_to(HERE))],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", *omp],
+        extra_link_args=omp,
+    )
+    return cythonize([ext], language_level=3, compiler_directives={
+        "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

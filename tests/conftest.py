@@ -1,0 +1,40 @@
+"""Shared fixtures; the session refuses to run against the wrong kernel backend or the source tree.
+
+tox sets DPS_EXPECT_BACKEND ('compiled' or 'reference') and DPS_EXPECT_INSTALLED=1, so a test run
+can never silently test the reference kernel from the source tree instead of the installed build.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+import dps_core
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_report_header(config):
+    return f"dps_core {dps_core.__version__} from {Path(dps_core.__file__).parent}, kernel backend: {dps_core.backend()}"
+
+
+def pytest_configure(config):
+    expected = os.environ.get("DPS_EXPECT_BACKEND")
+    if expected and dps_core.backend() != expected:
+        from dps_core.backend import compiled_error
+
+        raise pytest.UsageError(
+            f"tests expect the '{expected}' kernel backend but dps_core runs '{dps_core.backend()}' ({compiled_error()})")
+    if os.environ.get("DPS_EXPECT_INSTALLED") == "1" and Path(dps_core.__file__).resolve().is_relative_to(REPO):
+        raise pytest.UsageError(f"tests import dps_core from the source tree ({dps_core.__file__}), not the installed package")
+
+
+@pytest.fixture
+def small_config():
+    """A fast generic config (dict form)."""
+    return {
+        "run": {"steps": 50, "record_every": 10, "checkpoint_every": 20, "seed": 3},
+        "scenario": {"name": "generic", "agents": 12, "tasks": 16, "peaks": 2},
+        "profile": {"family": "vonmises", "kappa": 4.0},
+        "mode": {"name": "gradient", "eta": 0.2},
+    }

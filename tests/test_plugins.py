@@ -1,0 +1,222 @@
+"""The hook contract: records are registered by name, duplicates name both plugins, entry points
+load one by one (a broken plugin is named and the rest load), plugin modes are namespaced, their
+extra arrays are archived and resumed, lifecycle hooks run at record intervals."""
+
+import textwrap
+
+import attrs
+import numpy as np
+import pytest
+
+from dps_core import (ArchiveGroupSpec, ArraySpec, ConfigError, MetricSpec, ModeSpec, PluginError, Simulation,
+                      hookimpl, open_archive, params)
+from dps_core.registry import Registry
+
+
+@attrs.frozen
+class DecayParams:
+    rate: float = params.param(0.5, doc="decay rate", validator=params.non_negative)
+
+
+def decay_update(ctx):
+    """A plugin mode: resources relax toward a memory array the mode keeps."""
+    mem = ctx.arrays["memory"]
+    return {"w": ctx.w - ctx.dt * ctx.params.rate * (ctx.w - mem), "memory": 0.9 * mem + 0.1 * ctx.w}
+
+
+class MyPlugin:
+    dps_plugin_name = "mine"
+
+    def __init__(self):
+        self.records = []
+        self.events = []
+
+    @hookimpl
+    def dps_register_modes(self, register):
+        register(ModeSpec("decay", decay_update, DecayParams,
+                          arrays=(ArraySpec("memory", ("agents",), fill=0.25),), doc="test mode"))
+
+    @hookimpl
+    def dps_register_metrics(self, register):
+        register(MetricSpec("mean_w", lambda ctx: float(ctx.w.mean()), doc="mean resource"))
+        register(MetricSpec("pair", lambda ctx: {"pair_a": 1.0, "pair_b": 2.0}, outputs=("pair_a", "pair_b")))
+
+    @hookimpl
+    def dps_register_archive_groups(self, register):
+        def declare(group, sim):
+            group.create_dataset("w_sum", shape=(0,), maxshape=(None,), dtype="f8", chunks=(64,))
+
+        def write(group, sim):
+            ds = group["w_sum"]
+            ds.resize(ds.shape[0] + 1, axis=0)
+            ds[-1] = sim.state.w.sum()
+
+        register(ArchiveGroupSpec("results", "0.3", declare, write, doc="sum of w per record"))
+
+    @hookimpl
+    def dps_run_start(self, simulation):
+        self.events.append("start")
+
+    @hookimpl
+    def dps_record(self, simulation, step, metrics):
+        self.records.append((step, metrics["mean_w"]))
+
+    @hookimpl
+    def dps_checkpoint(self, simulation, step):
+        self.events.append(f"checkpoint {step}")
+
+    @hookimpl
+    def dps_run_end(self, simulation, status):
+        self.events.append(status)
+
+
+CONFIG = {"run": {"steps": 20, "record_every": 5, "checkpoint_every": 10},
+          "scenario": {"agents": 6, "tasks": 8, "peaks": 2},
+          "mode": {"name": "mine.decay", "rate": 0.3},
+          "metrics": {"names": ["productivity", "mean_w", "pair"]},
+          "archive": {"snapshots": ["w", "mode.memory"]}}
+
+
+def test_plugin_object_mode_metric_group_and_lifecycle(tmp_path):
+    plugin = MyPlugin()
+    sim = Simulation.from_config(CONFIG, plugins=[plugin])
+    assert sim.model.mode.name == "mine.decay" and sim.model.mode.plugin == "mine"
+    assert sim.backend == "reference"  # plugin modes always step with the NumPy pipeline
+    sim.run(tmp_path / "p.h5")
+    assert [s for s, _ in plugin.records] == [0, 5, 10, 15, 20]
+    assert plugin.events == ["start", "checkpoint 0", "checkpoint 10", "checkpoint 20", "finished"]
+    # the mode's rule, checked against its closed form: w and memory follow a linear recurrence
+    w, m = np.ones(6), np.full(6, 0.25)
+    for _ in range(20):
+        w, m = w - 0.3 * (w - m), 0.9 * m + 0.1 * w
+    np.testing.assert_allclose(sim.state.w, w, rtol=1e-13)
+    with open_archive(tmp_path / "p.h5") as ar:
+        ts = ar.timeseries()
+        np.testing.assert_allclose(ts["mean_w"], [v for _, v in plugin.records])
+        assert list(ts["pair_b"]) == [2.0] * 5
+        g = ar.f["plugins/mine/results"]
+        assert g.attrs["version"] == "0.3" and g["w_sum"].shape == (5,)
+        np.testing.assert_allclose(ar.checkpoint()["state"].extras["mode.memory"], m, rtol=1e-13)
+        assert ar.snapshots("mode.memory").shape[1:] == (6,)
+
+
+def test_duplicate_names_name_both_plugins():
+    class A:
+        dps_plugin_name = "alpha"
+
+        @hookimpl
+        def dps_register_metrics(self, register):
+            register(MetricSpec("same", lambda ctx: 0.0))
+
+    class B(A):
+        dps_plugin_name = "beta"
+
+    with pytest.raises(PluginError, match="metric 'same' is registered by both plugin 'alpha' and plugin 'beta'"):
+        Registry([A(), B()], entry_points=False)
+
+
+def test_builtin_names_cannot_be_taken_and_modes_are_namespaced():
+    class Clash:
+        dps_plugin_name = "clash"
+
+        @hookimpl
+        def dps_register_metrics(self, register):
+            register(MetricSpec("productivity", lambda ctx: 0.0))
+
+    with pytest.raises(PluginError, match="both plugin 'core' and plugin 'clash'"):
+        Registry([Clash()], entry_points=False)
+    reg = Registry([MyPlugin()], entry_points=False)
+    assert "mine.decay" in reg.names("mode") and "gradient" in reg.names("mode")
+
+
+def test_bad_records_and_failing_hooks_name_the_plugin():
+    class Wrong:
+        dps_plugin_name = "wrong"
+
+        @hookimpl
+        def dps_register_modes(self, register):
+            register("not a record")
+
+    with pytest.raises(PluginError, match="plugin 'wrong', hook dps_register_modes: register\\(\\) takes a ModeSpec"):
+        Registry([Wrong()], entry_points=False)
+
+    class Boom:
+        dps_plugin_name = "boom"
+
+        @hookimpl
+        def dps_register_signals(self, register):
+            raise RuntimeError("kaput")
+
+    with pytest.raises(PluginError, match="plugin 'boom' failed in hook dps_register_signals: RuntimeError: kaput"):
+        Registry([Boom()], entry_points=False)
+
+
+def test_plugin_errors_at_run_time_name_the_plugin():
+    base = {**CONFIG, "archive": {"snapshots": ["w"]}}
+
+    class BadMetric:
+        dps_plugin_name = "badmetric"
+
+        @hookimpl
+        def dps_register_metrics(self, register):
+            register(MetricSpec("broken", lambda ctx: 1 / 0))
+            register(MetricSpec("liar", lambda ctx: {"x": 1.0}, outputs=("y",)))
+
+    sim = Simulation.from_config({**base, "mode": {"name": "gradient"}, "metrics": {"names": ["broken"]}},
+                                 plugins=[BadMetric()])
+    with pytest.raises(PluginError, match="plugin 'badmetric' failed in metric 'broken': ZeroDivisionError"):
+        sim.run()
+    sim = Simulation.from_config({**base, "mode": {"name": "gradient"}, "metrics": {"names": ["liar"]}},
+                                 plugins=[BadMetric()])
+    with pytest.raises(PluginError, match="metric 'liar' returned \\['x'\\]; it declared outputs \\['y'\\]"):
+        sim.metrics()
+
+    class BadMode:
+        dps_plugin_name = "badmode"
+
+        @hookimpl
+        def dps_register_modes(self, register):
+            register(ModeSpec("oops", lambda ctx: {"velocity": ctx.w}))
+
+    sim = Simulation.from_config({**base, "mode": {"name": "badmode.oops"}, "metrics": {"names": []}},
+                                 plugins=[BadMode()])
+    with pytest.raises(PluginError, match="plugin 'badmode', mode 'badmode.oops': update\\(\\) returned \\['velocity'\\]"):
+        sim.step()
+
+
+def write_dist(root, dist, module, body, ep_name):
+    (root / f"{module}.py").write_text(textwrap.dedent(body))
+    info = root / f"{dist.replace('-', '_')}-1.2.dist-info"  # as wheels name it
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text(f"[dps]\n{ep_name} = {module}\n")
+
+
+GOOD = """
+from dps_core import hookimpl, MetricSpec
+
+@hookimpl
+def dps_register_metrics(register):
+    register(MetricSpec("good_metric", lambda ctx: 42.0))
+"""
+
+
+def test_entry_points_load_one_by_one(tmp_path, monkeypatch):
+    write_dist(tmp_path, "dps-good", "dps_good_plugin", GOOD, "good")
+    write_dist(tmp_path, "dps-broken", "dps_broken_plugin", "raise ImportError('missing dependency foo')\n", "broken")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    assert "good_metric" in reg.names("metric"), (reg.info, reg.failures)
+    assert reg.owner("metric", "good_metric") == "good"
+    assert {i.name: i.version for i in reg.info}["good"] == "1.2"
+    [fail] = [f for f in reg.failures if f.name == "broken"]
+    assert "import failed: ImportError: missing dependency foo" in fail.error and fail.distribution == "dps-broken"
+    # the failure is named when someone asks for a name that plugin might have provided
+    with pytest.raises(ConfigError, match="Plugins that failed to load: broken: import failed"):
+        reg.get("metric", "nonexistent")
+    monkeypatch.setenv("DPS_DISABLE_PLUGINS", "good")
+    assert "good_metric" not in Registry().names("metric")
+    monkeypatch.setenv("DPS_DISABLE_PLUGINS", "")
+    monkeypatch.setenv("DPS_PLUGINS", "broken")
+    reg = Registry()
+    assert "good_metric" not in reg.names("metric") and [f.name for f in reg.failures] == ["broken"]
