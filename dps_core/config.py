@@ -40,14 +40,6 @@ __all__ = [
 ]
 
 
-def _at_least(n):
-    def check(_i, _a, v):
-        if v < n:
-            raise ValueError(f"must be >= {n}, got {v!r}")
-
-    return check
-
-
 @attrs.frozen
 class RunConfig:
     """How long to run, the time step, the seed, and how often to record and checkpoint."""
@@ -55,7 +47,7 @@ class RunConfig:
     steps: int = P.param(1000, doc="number of steps to run", unit="steps", validator=P.non_negative)
     dt: float = P.param(1.0, doc="time step of the explicit Euler update", unit="time", validator=P.positive)
     seed: int = P.param(0, doc="root of the run's SeedSequence (all randomness derives from it)", validator=P.non_negative)
-    record_every: int = P.param(10, doc="steps between metric records", unit="steps", validator=_at_least(1))
+    record_every: int = P.param(10, doc="steps between metric records", unit="steps", validator=P.at_least(1))
     snapshot_every: int = P.param(0, doc="steps between state snapshots (0: none)", unit="steps", validator=P.non_negative)
     checkpoint_every: int = P.param(100, doc="steps between checkpoints (0: only at the end)", unit="steps", validator=P.non_negative)
     tolerance: float = P.param(

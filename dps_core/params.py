@@ -28,6 +28,7 @@ __all__ = [
     "in_range",
     "one_of",
     "probability",
+    "at_least",
 ]
 
 _MISSING = attrs.NOTHING
@@ -54,16 +55,36 @@ def positive(_inst, attribute, value):
         raise ValueError(f"must be > 0, got {value!r}")
 
 
+positive.range = "> 0"
+
+
 def non_negative(_inst, attribute, value):
     """Value must be >= 0."""
     if value is not None and not value >= 0:
         raise ValueError(f"must be >= 0, got {value!r}")
 
 
+non_negative.range = ">= 0"
+
+
 def probability(_inst, attribute, value):
     """Value must lie in [0, 1]."""
     if value is not None and not 0 <= value <= 1:
         raise ValueError(f"must be in [0, 1], got {value!r}")
+
+
+probability.range = "[0, 1]"
+
+
+def at_least(n):
+    """Value must be >= n."""
+
+    def check(_inst, attribute, value):
+        if value is not None and value < n:
+            raise ValueError(f"must be >= {n}, got {value!r}")
+
+    check.range = f">= {n}"
+    return check
 
 
 def in_range(lo=None, hi=None, *, lo_open=False, hi_open=False):
@@ -83,6 +104,7 @@ def in_range(lo=None, hi=None, *, lo_open=False, hi_open=False):
         if not ok:
             raise ValueError(f"must be in {text}, got {value!r}")
 
+    check.range = text
     return check
 
 
@@ -93,6 +115,7 @@ def one_of(*choices):
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
+    check.range = ", ".join(map(repr, choices))
     return check
 
 
@@ -275,6 +298,7 @@ def describe(cls) -> list[dict[str, Any]]:
                 "type": _type_name(hints.get(f.name, Any)),
                 "default": default,
                 "unit": f.metadata.get("unit", ""),
+                "range": getattr(f.validator, "range", ""),
                 "doc": f.metadata.get("doc", ""),
             }
         )
