@@ -25,7 +25,7 @@ def pytest_configure(config):
 
         raise pytest.UsageError(
             f"tests expect the '{expected}' kernel backend but dps_core runs '{dps_core.backend()}' ({compiled_error()})")
-    if os.environ.get("DPS_EXPECT_INSTALLED") == "1" and Path(dps_core.__file__).resolve().is_relative_to(REPO):
+    if os.environ.get("DPS_EXPECT_INSTALLED") == "1" and Path(dps_core.__file__).resolve().parent == REPO / "dps_core":
         raise pytest.UsageError(f"tests import dps_core from the source tree ({dps_core.__file__}), not the installed package")
 
 
