@@ -84,6 +84,11 @@ class StepContext:
         return self.state.C
 
     @property
+    def extras(self) -> dict[str, np.ndarray]:
+        """Every declared extra array by qualified name ('signal.price', 'mode.u', ...), read-only use."""
+        return self.state.extras
+
+    @property
     def D(self) -> np.ndarray:
         """Demand, (1 or N) x K."""
         return self.state.demand
