@@ -63,7 +63,9 @@ class ImitationParams:
 @attrs.frozen
 class TatonnementParams:
     rate: float = P.param(0.5, doc="relaxation rate of labour shares toward the logit best response (rate*dt <= 1)", unit="1/time", validator=P.non_negative)
-    beta: float = P.param(10.0, doc="logit response sharpness (large: near best response)", validator=P.positive)
+    beta: float = P.param(
+        10.0, doc="logit response sharpness to revenue per unit resource relative to the agent's best task (large: near best response)",
+        validator=P.positive)
     noise: float = P.param(0.0, doc="noise on logits, std per sqrt(time)", validator=P.non_negative)
 
 
@@ -177,7 +179,8 @@ def imitation_update(ctx):
 def tatonnement_update(ctx):
     p = ctx.params
     v = ctx.model.net_price(ctx.H) * ctx.C
-    target = softmax_rows(p.beta * v)
+    top = np.abs(v).max(axis=1, keepdims=True)
+    target = softmax_rows(p.beta * v / np.where(top > 0, top, 1.0))  # scale-free: only relative prices matter
     s = (1.0 - ctx.dt * p.rate) * ctx.S + ctx.dt * p.rate * target
     new = {"logits": np.log(np.maximum(s, 1e-300)), "w": ctx.w.copy()}
     return _add_noise(ctx, new)
