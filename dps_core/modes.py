@@ -154,10 +154,11 @@ def lca_update(ctx):
     else:
         a = np.where(u_new > lam, u_new, 0.0) if p.nonnegative else np.where(np.abs(u_new) > lam, u_new, 0.0)
     new = {"u": u_new, "w": a}
-    if p.eta:
+    if p.eta:  # tuning learns its shape (atoms, logits, centres); von Mises breadth stays fixed
         g, _ = ctx.gradients()
         for name, value in ctx.profile.items():
-            new[name] = value + ctx.dt * p.eta * g[name]
+            if name != "kappa":
+                new[name] = value + ctx.dt * p.eta * g[name]
     return new
 
 

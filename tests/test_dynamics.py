@@ -202,3 +202,18 @@ def test_conservative_supply_total_in_a_run():
     ctx = sim.context()
     np.testing.assert_allclose(ctx.Z.sum(axis=0), ctx.Y.sum(axis=0), rtol=1e-13)
     assert isinstance(sim.model.topology, Topology)
+
+
+def test_a_state_you_hold_is_never_overwritten():
+    """Kernels may recycle buffers of dropped states, never of states someone still holds."""
+    sim = Simulation.from_config(cfg(profile={"family": "free"}, scenario={"agents": 200, "tasks": 32},
+                                     mode={"eta": 0.5}))
+    held = sim.state
+    copy = {k: v.copy() for k, v in held.arrays().items()}
+    view = sim.state.profile["logits"][:3]
+    view_copy = view.copy()
+    sim.step(6)
+    for k, v in held.arrays().items():
+        assert np.array_equal(v, copy[k]), k
+    assert np.array_equal(view, view_copy)
+    assert not np.array_equal(sim.state.profile["logits"], copy["profile/logits"])

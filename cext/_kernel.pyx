@@ -1,0 +1,440 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled inner loop of the built-in step (dps_core/compiled.py drives it).
+
+Three fused passes over contiguous float64 arrays, each a `prange` over agents without the GIL;
+the per-row arithmetic is in dps_rows.h (plain C over raw pointers, so it vectorises):
+
+1. produce:        S_i from the profile parameters, Y_i = w_i C_i S_i^alpha
+2. gather_signal:  Z_i = (M Y)_i in a thread-local row, then G_i (and new prices) from it
+3. update:         H_i = (M^T G)_i in a thread-local row (scatter through the precomputed
+                   transpose), then the mode's update of agent i, learning by doing, and the
+                   largest change of agent i's arrays
+
+Sums over agents (column sums for the complete graph and the mean field) are taken in fixed
+blocks of 256 rows combined in a fixed order, so results are bit-identical for any thread count.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport exp, fabs, log, pow
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static void dps_set_threads(int n) { omp_set_num_threads(n); }
+    static int dps_get_threads(void) { return omp_get_max_threads(); }
+    static int dps_openmp(void) { return 1; }
+    #else
+    static void dps_set_threads(int n) { (void)n; }
+    static int dps_get_threads(void) { return 1; }
+    static int dps_openmp(void) { return 0; }
+    #endif
+    """
+    void dps_set_threads(int n) nogil
+    int dps_get_threads() nogil
+    int dps_openmp() nogil
+
+cdef extern from "dps_rows.h" nogil:
+    double dps_nanmax(double m, double d)
+    double dps_wrap(double v)
+    void dps_softmax_row(const double* L, double* S, int K)
+    void dps_vonmises_row(double mu, double kappa, const double* cx, const double* sx, double* S, int K)
+    void dps_produce_row(double w, const double* C, const double* S, double* Y, double alpha, int K)
+    void dps_mix_row(int csr, double a, double b, double gamma, const int64_t* indptr, const int64_t* indices,
+                     const double* data, const double* X, const double* v, const double* colsum, int64_t i, int K,
+                     double* out)
+    void dps_coverage_row(const double* D, const double* z, double tau, double* G, int K)
+    void dps_residual_row(const double* D, const double* z, double* G, int K)
+    void dps_price_row(const double* D, const double* z, const double* p, int additive, double step, double scale,
+                       double p_min, double* G, double* p_new, int K)
+    void dps_ces_row(const double* D, double* z, double rho, double floor, double* G, int K)
+    double dps_drive_row(const double* h, const double* S, const double* Y, const double* C, double w, double alpha,
+                         int signed_family, double lam_s, double* T, double* q, double* tsum, int K)
+    double dps_ascend_free(const double* P, const double* S, const double* T, double tsum, double step,
+                           const double* xi, double ns, double* out, int K)
+    double dps_ascend_signed(const double* P, const double* T, double step, const double* xi, double ns,
+                             double* out, int K)
+    double dps_ascend_vonmises(double mu, double kappa, const double* cx, const double* sx, const double* S, const double* T,
+                               double tsum, double step, double step_k, const double* xi, double ns,
+                               double kmin, double kmax, double* mu_out, double* kappa_out, int K)
+
+DEF BLOCK = 256
+DEF TINY = 1e-300
+
+# codes shared with dps_core/compiled.py
+DEF FREE = 0
+DEF VONMISES = 1
+DEF SIGNED = 2
+DEF COVERAGE = 0
+DEF RESIDUAL = 1
+DEF CES = 2
+DEF PRICE = 3
+DEF GRADIENT = 0
+DEF REPLICATOR = 2
+DEF LCA = 3
+DEF IMITATION = 4
+DEF TATONNEMENT = 5
+
+
+def set_num_threads(int n):
+    """Threads used by the parallel loops (no-op without OpenMP)."""
+    dps_set_threads(n)
+
+
+def get_num_threads():
+    """Threads the parallel loops will use."""
+    return dps_get_threads()
+
+
+def has_openmp():
+    """True if the extension was built with OpenMP."""
+    return bool(dps_openmp())
+
+
+cdef inline double* ptr(double[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline double* ptr2(double[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline const int64_t* iptr(const int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+# --- 1. produce -------------------------------------------------------------------------------------
+
+
+def produce(int family, double alpha, double[:, ::1] P, double[::1] mu, double[::1] kappa, double[::1] cx,
+            double[::1] sx, double[::1] w, double[:, ::1] C, bint c_ones, double[:, ::1] S, double[:, ::1] Y,
+            bint store_y):
+    """S from the profile parameters (P: logits or atoms; mu, kappa: von Mises, with the tasks'
+    cosines cx and sines sx), and Y = w C S^alpha if store_y."""
+    cdef Py_ssize_t n = S.shape[0], i, k
+    cdef int K = <int> S.shape[1]
+    cdef double* Pp = ptr2(P)
+    cdef double* Sp = ptr2(S)
+    cdef double* Yp = ptr2(Y)
+    cdef double* Cp = NULL if c_ones else ptr2(C)
+    cdef double* cxp = ptr(cx)
+    cdef double* sxp = ptr(sx)
+    with nogil:
+        for i in prange(n, schedule="static"):
+            if family == FREE:
+                dps_softmax_row(Pp + i * K, Sp + i * K, K)
+            elif family == VONMISES:
+                dps_vonmises_row(mu[i], kappa[i], cxp, sxp, Sp + i * K, K)
+            else:
+                for k in range(K):
+                    Sp[i * K + k] = Pp[i * K + k]
+            if store_y:
+                dps_produce_row(w[i], NULL if Cp == NULL else Cp + i * K, Sp + i * K, Yp + i * K, alpha, K)
+
+
+def colsum(double[:, ::1] X, double[::1] out, double[:, ::1] partial, double[::1] v):
+    """Column sums of v_i X_i (v empty: of X) in fixed blocks of 256 rows combined in order
+    (thread-count independent)."""
+    cdef Py_ssize_t n = X.shape[0], K = X.shape[1], nb = partial.shape[0], b, i, k, lo, hi
+    cdef bint scaled = v.shape[0] > 0
+    with nogil:
+        for b in prange(nb, schedule="static"):
+            lo = b * BLOCK
+            hi = lo + BLOCK
+            if hi > n:
+                hi = n
+            for k in range(K):
+                partial[b, k] = 0.0
+            for i in range(lo, hi):
+                if scaled:
+                    for k in range(K):
+                        partial[b, k] = partial[b, k] + v[i] * X[i, k]
+                else:
+                    for k in range(K):
+                        partial[b, k] = partial[b, k] + X[i, k]
+        for k in range(K):
+            out[k] = 0.0
+        for b in range(nb):
+            for k in range(K):
+                out[k] = out[k] + partial[b, k]
+
+
+# --- 2. gather and signal -----------------------------------------------------------------------------
+
+
+def gather_signal(bint csr, double[::1] a, double b, double gamma,
+                  const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
+                  double[:, ::1] Y, double[::1] yscale, double[::1] colsumY, double[:, ::1] D,
+                  int signal, double tau, double rho, double floor,
+                  double[:, ::1] price, double[:, ::1] price_new, int price_rule, double price_rate,
+                  double p_min, double scale, double dt,
+                  double[:, ::1] G, double[:, ::1] Zout, bint store_z):
+    """G = dU/dZ at every node from Z = M Y, computed row by row (Z stored only if asked).
+    With yscale = w (not empty), Y holds the profiles S and production is w_j S_j."""
+    cdef Py_ssize_t n = Y.shape[0], i, k
+    cdef int K = <int> Y.shape[1]
+    cdef double* z
+    cdef const double* Dp = &D[0, 0]
+    cdef Py_ssize_t dstride = K if D.shape[0] > 1 else 0
+    cdef double* Gp = ptr2(G)
+    cdef double* Zp = ptr2(Zout)
+    cdef double* pp = ptr2(price)
+    cdef double* pn = ptr2(price_new)
+    cdef const int64_t* ip = iptr(indptr)
+    cdef const int64_t* ix = iptr(indices)
+    cdef const double* dp = &data[0] if data.shape[0] > 0 else NULL
+    cdef double* ap = ptr(a)
+    cdef double* Yp = ptr2(Y)
+    cdef double* vs = ptr(yscale)
+    cdef double* cy = ptr(colsumY)
+    with nogil, parallel():
+        z = <double*> malloc(K * sizeof(double))
+        for i in prange(n, schedule="static"):
+            dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, vs, cy, i, K, z)
+            if store_z:
+                for k in range(K):
+                    Zp[i * K + k] = z[k]
+            if signal == COVERAGE:
+                dps_coverage_row(Dp + i * dstride, z, tau, Gp + i * K, K)
+            elif signal == RESIDUAL:
+                dps_residual_row(Dp + i * dstride, z, Gp + i * K, K)
+            elif signal == PRICE:
+                dps_price_row(Dp + i * dstride, z, pp + i * K, price_rule, price_rate * dt, scale, p_min,
+                              Gp + i * K, pn + i * K, K)
+            elif signal == CES:
+                dps_ces_row(Dp + i * dstride, z, rho, floor, Gp + i * K, K)
+        free(z)
+
+
+def interaction_signal(bint csr, double diag, double[:, ::1] Z, double[::1] colsumZ,
+                       const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
+                       double[:, ::1] D, double[:, ::1] G):
+    """G = D - B Z with B = diag*I + A (CSR), or on the complete graph (diag - 1) Z + colsum(Z)."""
+    cdef Py_ssize_t n = Z.shape[0], i, k
+    cdef int K = <int> Z.shape[1]
+    cdef const double* Dp = &D[0, 0]
+    cdef Py_ssize_t dstride = K if D.shape[0] > 1 else 0
+    cdef double* bz
+    cdef const int64_t* ip = iptr(indptr)
+    cdef const int64_t* ix = iptr(indices)
+    cdef const double* dp = &data[0] if data.shape[0] > 0 else NULL
+    cdef double* Zp = ptr2(Z)
+    cdef double* cz = ptr(colsumZ)
+    with nogil, parallel():
+        bz = <double*> malloc(K * sizeof(double))
+        for i in prange(n, schedule="static"):
+            dps_mix_row(csr, diag if csr else diag - 1.0, 1.0, 1.0, ip, ix, dp, Zp, NULL, cz, i, K, bz)
+            for k in range(K):
+                G[i, k] = Dp[i * dstride + k] - bz[k]
+        free(bz)
+
+
+# --- 3. scatter and update -----------------------------------------------------------------------------
+
+
+def update(int mode, int family, double alpha, double dt,
+           bint scatter, bint csr, double[::1] a, double b, double gamma,
+           const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
+           double[:, ::1] G, double[::1] colsumG,
+           double[:, ::1] S, double[:, ::1] Y, bint store_y, double[:, ::1] P, double[::1] mu, double[::1] kappa,
+           double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, bint c_ones,
+           double lam_r, double lam_c, double lam_s, double[::1] comm,
+           double eta, double eta_kappa, double eta_w, double upkeep, double noise_scale,
+           bint has_noise, double[:, ::1] noise2, double[::1] noise1,
+           double kappa_min, double kappa_max,
+           double tau, double threshold, bint hard, bint nonneg, double[::1] diag, double[::1] u, double[::1] u_new,
+           double rate, double beta,
+           bint learn, double learn_rate, double forget, double cmax, double[:, ::1] C_new,
+           double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
+           double[::1] payoff, double[::1] change):
+    """Scatter H_i, then the mode's update of agent i; per-agent largest change in `change`."""
+    cdef Py_ssize_t n = S.shape[0], i, k
+    cdef int K = <int> S.shape[1]
+    cdef double* h
+    cdef double* t
+    cdef double* q
+    cdef double c, sa, tsum, gw, drive, self_ov, top, tot, v, m, val, sc, s_new
+    cdef double step_p = dt * eta, step_k = dt * eta_kappa, step_w = dt * eta_w
+    cdef const int64_t* ip = iptr(indptr)
+    cdef const int64_t* ix = iptr(indices)
+    cdef const double* dp = &data[0] if data.shape[0] > 0 else NULL
+    cdef double* ap = ptr(a)
+    cdef double* Gp = ptr2(G)
+    cdef double* cg = ptr(colsumG)
+    cdef double* Sp = ptr2(S)
+    cdef double* Yp = ptr2(Y) if store_y else NULL
+    cdef double* Pp = ptr2(P)
+    cdef double* Pn = ptr2(P_new)
+    cdef double* Cp = NULL if c_ones else ptr2(C)
+    cdef double* Cn = ptr2(C_new)
+    cdef double* cxp = ptr(cx)
+    cdef double* sxp = ptr(sx)
+    cdef double* n2 = ptr2(noise2) if has_noise else NULL
+    cdef double* n1 = ptr(noise1) if has_noise else NULL
+    cdef bint signed_family = family == SIGNED
+    cdef double* mup = ptr(mu)
+    cdef double* kap = ptr(kappa)
+    cdef double* mun = ptr(mu_new)
+    cdef double* kan = ptr(kappa_new)
+    with nogil, parallel():
+        h = <double*> malloc(K * sizeof(double))
+        t = <double*> malloc(K * sizeof(double))
+        q = <double*> malloc(K * sizeof(double))
+        for i in prange(n, schedule="static"):
+            # H_i (or the own node's G_i), net of the communication cost
+            if scatter:
+                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, cg, i, K, h)
+            else:
+                for k in range(K):
+                    h[k] = Gp[i * K + k]
+            if lam_c != 0.0:
+                for k in range(K):
+                    h[k] = h[k] - lam_c * comm[i]
+            tsum = 0.0  # assigned here so that prange makes it thread-private (its address is passed below)
+            gw = dps_drive_row(h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, NULL if Cp == NULL else Cp + i * K, w[i], alpha,
+                               signed_family, lam_s, t, q, &tsum, K)
+            if lam_r != 0.0:
+                gw = gw - lam_r * (1.0 if w[i] > 0 else (-1.0 if w[i] < 0 else 0.0))
+            payoff[i] = gw
+            m = 0.0
+            if mode == TATONNEMENT:
+                top = 0.0
+                for k in range(K):
+                    v = fabs(h[k] * (1.0 if Cp == NULL else Cp[i * K + k]))
+                    if v > top:
+                        top = v
+                if not top > 0:
+                    top = 1.0
+                val = -1e308
+                for k in range(K):
+                    v = beta * (h[k] * (1.0 if Cp == NULL else Cp[i * K + k])) / top
+                    t[k] = v
+                    if v > val:
+                        val = v
+                tot = 0.0
+                for k in range(K):
+                    t[k] = exp(t[k] - val)
+                    tot = tot + t[k]
+                for k in range(K):
+                    s_new = (1.0 - dt * rate) * Sp[i * K + k] + dt * rate * (t[k] / tot)
+                    v = log(s_new if s_new > TINY else TINY)
+                    if has_noise:
+                        v = v + noise_scale * n2[i * K + k]
+                    Pn[i * K + k] = v
+                    m = dps_nanmax(m, fabs(v - Pp[i * K + k]))
+                w_new[i] = w[i]
+            elif mode == LCA:
+                drive = 0.0
+                self_ov = 0.0
+                for k in range(K):
+                    c = 1.0 if Cp == NULL else Cp[i * K + k]
+                    sa = Sp[i * K + k] if alpha == 1.0 else pow(Sp[i * K + k], alpha)
+                    drive = drive + h[k] * (c * sa)
+                    self_ov = self_ov + (c * sa) * (c * sa)
+                v = u[i] + (dt / tau) * (-u[i] + drive + diag[i] * self_ov * w[i])
+                u_new[i] = v
+                m = dps_nanmax(m, fabs(v - u[i]))
+                if hard:
+                    if nonneg:
+                        w_new[i] = v if v > threshold else 0.0
+                    else:
+                        w_new[i] = v if fabs(v) > threshold else 0.0
+                elif nonneg:
+                    w_new[i] = v - threshold if v - threshold > 0 else 0.0
+                else:
+                    sc = fabs(v) - threshold
+                    if sc < 0:
+                        sc = 0.0
+                    w_new[i] = (1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * sc
+                m = dps_nanmax(m, ascend(family, i, K, Pp, Sp, t, tsum, step_p, 0.0, mup, kap, cxp, sxp, NULL, NULL,
+                                         0.0, kappa_min, kappa_max, Pn, mun, kan))
+            elif mode != IMITATION:
+                m = dps_nanmax(m, ascend(family, i, K, Pp, Sp, t, tsum, step_p, step_k, mup, kap, cxp, sxp, n2, n1,
+                                         noise_scale, kappa_min, kappa_max, Pn, mun, kan))
+                if mode == REPLICATOR:
+                    w_new[i] = w[i] * (1.0 + dt * (gw - upkeep))
+                elif eta_w != 0.0:
+                    w_new[i] = w[i] + step_w * gw
+                else:
+                    w_new[i] = w[i]
+            # learning by doing: dC/dt = rate |w| |s| - forget (C - 1), within [0, max]
+            if learn:
+                for k in range(K):
+                    c = C[i, k]
+                    v = c + dt * (learn_rate * fabs(w[i]) * fabs(Sp[i * K + k]) - forget * (c - 1.0))
+                    if v < 0:
+                        v = 0.0
+                    if v > cmax:
+                        v = cmax
+                    Cn[i * K + k] = v
+                    m = dps_nanmax(m, fabs(v - c))
+            change[i] = m
+        free(h)
+        free(t)
+        free(q)
+
+
+cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, double* Sp, double* t, double tsum,
+                          double step_p, double step_k, double* mu, double* kappa, double* cxp, double* sxp,
+                          double* n2, double* n1, double ns, double kmin, double kmax, double* Pn,
+                          double* mu_new, double* kappa_new) noexcept nogil:
+    """The family's gradient step for agent i (with noise where given); returns the change."""
+    if family == FREE:
+        return dps_ascend_free(Pp + i * K, Sp + i * K, t, tsum, step_p, NULL if n2 == NULL else n2 + i * K, ns,
+                               Pn + i * K, K)
+    if family == SIGNED:
+        return dps_ascend_signed(Pp + i * K, t, step_p, NULL if n2 == NULL else n2 + i * K, ns, Pn + i * K, K)
+    return dps_ascend_vonmises(mu[i], kappa[i], cxp, sxp, Sp + i * K, t, tsum, step_p, step_k,
+                               NULL if n1 == NULL else n1 + i, ns, kmin, kmax, mu_new + i, kappa_new + i, K)
+
+
+def imitate(int family, double[::1] payoff, const int64_t[::1] partner, double[::1] draw_u, double prob_scale,
+            double temperature, double[:, ::1] P, double[::1] mu, double[::1] kappa,
+            bint has_noise, double noise_scale, double[:, ::1] noise2, double[::1] noise1,
+            double kappa_min, double kappa_max,
+            double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] change):
+    """Copy a random neighbour's profile with probability dt*rate*[better] (or the Fermi rule)."""
+    cdef Py_ssize_t n = payoff.shape[0], i, j, k
+    cdef int K = <int> P.shape[1]
+    cdef double diff, prob, v, m
+    cdef bint copy
+    cdef double* Pp = ptr2(P)
+    cdef double* Pn = ptr2(P_new)
+    cdef double* zero = NULL
+    with nogil:
+        for i in prange(n, schedule="static"):
+            j = partner[i]
+            diff = payoff[j] - payoff[i]
+            if temperature == 0.0:
+                prob = 1.0 if diff > 0 else 0.0
+            else:
+                prob = 1.0 / (1.0 + exp(-diff / temperature))
+            copy = draw_u[i] < prob_scale * prob
+            m = change[i]
+            if family == VONMISES:
+                v = mu[j] if copy else mu[i]
+                if has_noise:
+                    v = v + noise_scale * noise1[i]
+                v = dps_wrap(v)
+                mu_new[i] = v
+                m = dps_nanmax(m, fabs(v - mu[i]))
+                v = kappa[j] if copy else kappa[i]
+                v = kappa_min if v < kappa_min else v
+                v = kappa_max if v > kappa_max else v
+                kappa_new[i] = v
+                m = dps_nanmax(m, fabs(v - kappa[i]))
+            elif family == SIGNED:
+                m = dps_nanmax(m, dps_ascend_signed(Pp + (j if copy else i) * K, zero, 0.0,
+                                                    &noise2[i, 0] if has_noise else zero, noise_scale, Pn + i * K, K))
+                for k in range(K):  # the change is measured against the agent's own old atoms
+                    m = dps_nanmax(m, fabs(Pn[i * K + k] - Pp[i * K + k]))
+            else:
+                for k in range(K):
+                    v = Pp[(j if copy else i) * K + k]
+                    if has_noise:
+                        v = v + noise_scale * noise2[i, k]
+                    Pn[i * K + k] = v
+                    m = dps_nanmax(m, fabs(v - Pp[i * K + k]))
+            change[i] = m

@@ -1,0 +1,301 @@
+/* Row kernels of the compiled step: one agent's (or one node's) K-vector at a time.
+ *
+ * Plain C over raw pointers (restrict where rows cannot overlap), so that the compiler
+ * vectorises the loops over tasks; _kernel.pyx runs them inside `prange` over agents.
+ * Every loop runs in a fixed order: results do not depend on the number of threads.
+ */
+#ifndef DPS_ROWS_H
+#define DPS_ROWS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define DPS_TINY 1e-300
+#define DPS_TWO_PI 6.283185307179586
+
+/* Row functions are compiled for AVX-512, AVX2 and the baseline, and the best one the CPU has is
+ * picked at load time (as NumPy does). The clones give identical results: contraction into FMA
+ * is off, reductions are written with a fixed order, and dps_exp is plain IEEE arithmetic. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DPS_HOT __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
+#else
+#define DPS_HOT
+#endif
+
+static inline double dps_nanmax(double m, double d) { return (d <= m) ? m : d; }
+
+/* exp(x) within about 1 ulp (max relative error 2.2e-16 measured against glibc), written without
+ * branches or library calls so that loops of it vectorise. Results below exp(-708) flush to 0. */
+static inline double dps_exp(double x) {
+    const double log2e = 1.4426950408889634;
+    const double ln2_hi = 6.93147180369123816490e-01; /* trailing zero bits: n * ln2_hi is exact */
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double shifter = 6755399441055744.0;       /* 1.5 * 2^52: adding it rounds to an integer */
+    double xc = x < -708.0 ? -708.0 : x;
+    xc = xc > 709.0 ? 709.0 : xc;
+    double t = xc * log2e + shifter;
+    double n = t - shifter;
+    double r = (xc - n * ln2_hi) - n * ln2_lo;       /* |r| <= ln2 / 2 */
+    double p = 1.0 / 6227020800.0;                   /* Taylor to r^13: truncation < 2e-16 */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t ti;
+    memcpy(&ti, &t, 8);                              /* t's bits minus the shifter's are n */
+    int64_t bits = (ti - 0x4338000000000000LL + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, 8);
+    double out = p * scale;
+    out = x < -708.0 ? 0.0 : out;
+    out = x > 709.782712893384 ? INFINITY : out;
+    return out;
+}
+
+/* Reductions over a row with four independent accumulators combined in a fixed order: they are
+ * not bound by the latency of one long chain of additions, and they vectorise. */
+static inline double dps_sum(const double *restrict a, int K) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int k = 0;
+    for (; k + 3 < K; k += 4) { s0 += a[k]; s1 += a[k + 1]; s2 += a[k + 2]; s3 += a[k + 3]; }
+    for (; k < K; k++) s0 += a[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static inline double dps_dot(const double *restrict a, const double *restrict b, int K) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int k = 0;
+    for (; k + 3 < K; k += 4) {
+        s0 += a[k] * b[k]; s1 += a[k + 1] * b[k + 1]; s2 += a[k + 2] * b[k + 2]; s3 += a[k + 3] * b[k + 3];
+    }
+    for (; k < K; k++) s0 += a[k] * b[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* max_k |a_k - b_k|, NaN if any difference is NaN (so the engine sees a non-finite step) */
+static inline double dps_absdiff_max(const double *restrict a, const double *restrict b, int K) {
+    double m = 0.0;
+    int bad = 0;
+    for (int k = 0; k < K; k++) {
+        double d = fabs(a[k] - b[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
+}
+
+static inline double dps_max(const double *restrict a, int K) {
+    double m = a[0];
+    for (int k = 1; k < K; k++) m = a[k] > m ? a[k] : m;
+    return m;
+}
+
+/* ---- produce --------------------------------------------------------------------------- */
+
+DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S, int K) {
+    double top = dps_max(L, K);
+    for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
+    double tot = dps_sum(S, K);
+    for (int k = 0; k < K; k++) S[k] = S[k] / tot;
+}
+
+/* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu: no trigonometry per task */
+DPS_HOT static void dps_vonmises_row(double mu, double kappa, const double *restrict cx, const double *restrict sx,
+                                     double *restrict S, int K) {
+    double cm = cos(mu), sm = sin(mu);
+    for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    double tot = dps_sum(S, K);
+    for (int k = 0; k < K; k++) S[k] = S[k] / tot;
+}
+
+/* Y = w C S^alpha; C == NULL means all ones */
+DPS_HOT static void dps_produce_row(double w, const double *restrict C, const double *restrict S,
+                                    double *restrict Y, double alpha, int K) {
+    if (alpha == 1.0) {
+        if (C) for (int k = 0; k < K; k++) Y[k] = w * C[k] * S[k];
+        else for (int k = 0; k < K; k++) Y[k] = w * S[k];
+    } else {
+        for (int k = 0; k < K; k++) Y[k] = w * (C ? C[k] : 1.0) * pow(S[k], alpha);
+    }
+}
+
+/* ---- mixing: one row of (a I + gamma P) X for a CSR P, or of a X + b colsum(X) -----------
+ * With a row scale v (not NULL), X's row j stands for v_j X_j: production Y = w S is gathered
+ * from the profiles S without ever being stored (alpha = 1, capabilities all ones). */
+
+DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const int64_t *indptr,
+                                const int64_t *indices, const double *data, const double *X, const double *v,
+                                const double *colsum, int64_t i, int K, double *restrict out) {
+    const double *xi = X + i * K;
+    double ai = v ? a * v[i] : a;
+    if (csr) {
+        for (int k = 0; k < K; k++) out[k] = ai * xi[k];
+        for (int64_t e = indptr[i]; e < indptr[i + 1]; e++) {
+            int64_t j = indices[e];
+            const double *xj = X + j * K;
+            double we = v ? gamma * data[e] * v[j] : gamma * data[e];
+            for (int k = 0; k < K; k++) out[k] = out[k] + we * xj[k];
+        }
+    } else {
+        for (int k = 0; k < K; k++) out[k] = ai * xi[k] + b * colsum[k];
+    }
+}
+
+/* ---- signals (G from the supply z seen at a node and its demand row D) ------------------- */
+
+DPS_HOT static void dps_coverage_row(const double *restrict D, const double *restrict z, double tau,
+                                     double *restrict G, int K) {
+    if (tau == 0.0) {
+        for (int k = 0; k < K; k++) {
+            double diff = D[k] - z[k];
+            G[k] = diff > 0 ? 1.0 : (diff == 0 ? 0.5 : 0.0);
+        }
+    } else {
+        for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp(-(D[k] - z[k]) / tau));
+    }
+}
+
+DPS_HOT static void dps_residual_row(const double *restrict D, const double *restrict z, double *restrict G, int K) {
+    for (int k = 0; k < K; k++) G[k] = D[k] - z[k];
+}
+
+/* G = p; new prices follow excess demand (multiplicative or additive), floored at p_min */
+DPS_HOT static void dps_price_row(const double *restrict D, const double *restrict z, const double *restrict p,
+                                  int additive, double step, double scale, double p_min,
+                                  double *restrict G, double *restrict p_new, int K) {
+    for (int k = 0; k < K; k++) {
+        double diff = (D[k] - z[k]) / scale;
+        double u = additive ? p[k] + step * diff : p[k] * dps_exp(step * diff);
+        G[k] = p[k];
+        p_new[k] = u > p_min ? u : p_min;
+    }
+}
+
+/* Gradient of u = D_tot (sum_k theta_k (z_k/D_k)^rho)^(1/rho), theta = D/D_tot, scaled by the
+ * smallest (rho < 0) or largest (rho > 0) ratio for stability; z is floored in place */
+static void dps_ces_row(const double *restrict D, double *restrict z, double rho, double floor,
+                        double *restrict G, int K) {
+    double dtot = 0.0, s = 1.0, m = 0.0;
+    int first = 1;
+    for (int k = 0; k < K; k++) { dtot += D[k]; z[k] = z[k] > floor ? z[k] : floor; }
+    if (isinf(rho) && rho < 0) {                      /* Leontief */
+        double cnt = 0.0;
+        s = INFINITY;
+        for (int k = 0; k < K; k++) if (D[k] > 0 && z[k] / D[k] < s) s = z[k] / D[k];
+        for (int k = 0; k < K; k++) if (D[k] > 0 && z[k] / D[k] == s) cnt += 1.0;
+        for (int k = 0; k < K; k++) G[k] = (D[k] > 0 && z[k] / D[k] == s) ? dtot / (D[k] * cnt) : 0.0;
+        return;
+    }
+    if (rho == 0.0) {                                  /* Cobb-Douglas */
+        for (int k = 0; k < K; k++) if (D[k] > 0) m += (D[k] / dtot) * log(z[k] / D[k]);
+        double u = dtot * exp(m);
+        for (int k = 0; k < K; k++) G[k] = D[k] > 0 ? u * (D[k] / dtot) / ((z[k] / D[k]) * D[k]) : 0.0;
+        return;
+    }
+    for (int k = 0; k < K; k++) {
+        if (D[k] > 0) {
+            double r = z[k] / D[k];
+            if (first) { s = r; first = 0; }
+            else if ((rho < 0 && r < s) || (rho > 0 && r > s)) s = r;
+        }
+    }
+    for (int k = 0; k < K; k++) if (D[k] > 0) m += (D[k] / dtot) * pow((z[k] / D[k]) / s, rho);
+    if (!(m > 0)) m = 1.0;
+    double lead = pow(m, 1.0 / rho - 1.0);
+    for (int k = 0; k < K; k++) G[k] = D[k] > 0 ? lead * pow((z[k] / D[k]) / s, rho - 1.0) : 0.0;
+}
+
+/* ---- update ---------------------------------------------------------------------------------- */
+
+/* T = S * dJ/dS (non-negative families; dJ/dS itself for signed atoms) and dJ/dw from the net
+ * price h; returns dJ/dw and writes sum(T) to *tsum. q is scratch for C * S^alpha. */
+DPS_HOT static double dps_drive_row(const double *restrict h, const double *restrict S, const double *restrict Y,
+                                    const double *restrict C, double w, double alpha, int signed_family,
+                                    double lam_s, double *restrict T, double *restrict q, double *tsum, int K) {
+    /* Y == NULL: production was not stored, Y = w S (alpha = 1, C all ones) */
+    const double *cs = S;                            /* C * S^alpha, without a copy in the common case */
+    if (C || alpha != 1.0) {
+        for (int k = 0; k < K; k++) q[k] = (C ? C[k] : 1.0) * (alpha == 1.0 ? S[k] : pow(S[k], alpha));
+        cs = q;
+    }
+    double gw = dps_dot(h, cs, K);
+    if (signed_family) {
+        if (C) for (int k = 0; k < K; k++) T[k] = h[k] * w * C[k];
+        else for (int k = 0; k < K; k++) T[k] = h[k] * w;
+    } else {
+        if (Y) for (int k = 0; k < K; k++) T[k] = alpha * h[k] * Y[k];
+        else for (int k = 0; k < K; k++) T[k] = alpha * h[k] * (w * S[k]);
+        if (lam_s != 0.0)
+            for (int k = 0; k < K; k++) T[k] = T[k] - lam_s * S[k] * (log(S[k] > DPS_TINY ? S[k] : DPS_TINY) + 1.0);
+    }
+    *tsum = dps_sum(T, K);
+    return gw;
+}
+
+/* logits += step (T - S sum T) (+ noise); returns the largest change */
+DPS_HOT static double dps_ascend_free(const double *restrict P, const double *restrict S, const double *restrict T,
+                                      double tsum, double step, const double *restrict xi, double ns,
+                                      double *restrict out, int K) {
+    if (step != 0.0) for (int k = 0; k < K; k++) out[k] = P[k] + step * (T[k] - S[k] * tsum);
+    else for (int k = 0; k < K; k++) out[k] = P[k];
+    if (xi) for (int k = 0; k < K; k++) out[k] = out[k] + ns * xi[k];
+    return dps_absdiff_max(out, P, K);
+}
+
+/* atoms += step (T - (T.a) a) (+ noise), then unit norm; returns the largest change.
+ * With step 0 it copies P (plus noise) and renormalises: T is then not read. */
+DPS_HOT static double dps_ascend_signed(const double *restrict P, const double *restrict T, double step,
+                                        const double *restrict xi, double ns, double *restrict out, int K) {
+    if (step != 0.0) {
+        double dot = dps_dot(T, P, K);
+        for (int k = 0; k < K; k++) out[k] = P[k] + step * (T[k] - dot * P[k]);
+    } else {
+        for (int k = 0; k < K; k++) out[k] = P[k];
+    }
+    if (xi) for (int k = 0; k < K; k++) out[k] = out[k] + ns * xi[k];
+    double nrm = sqrt(dps_dot(out, out, K));
+    if (!(nrm > 0)) nrm = 1.0;
+    for (int k = 0; k < K; k++) out[k] = out[k] / nrm;
+    return dps_absdiff_max(out, P, K);
+}
+
+static inline double dps_wrap(double v) {
+    double r = fmod(v, DPS_TWO_PI);
+    return r < 0 ? r + DPS_TWO_PI : r;
+}
+
+/* von Mises centre and concentration ascent; writes mu/kappa, returns the largest change.
+ * sin(x_k - mu) and cos(x_k - mu) by angle addition from the tasks' precomputed sines and cosines. */
+DPS_HOT static double dps_ascend_vonmises(double mu, double kappa, const double *restrict cx, const double *restrict sx,
+                                          const double *restrict S, const double *restrict T, double tsum, double step,
+                                          double step_k, const double *xi, double ns, double kmin, double kmax,
+                                          double *mu_out, double *kappa_out, int K) {
+    double cm = cos(mu), sm = sin(mu);
+    double s_cx = dps_dot(S, cx, K), s_sx = dps_dot(S, sx, K), t_cx = dps_dot(T, cx, K), t_sx = dps_dot(T, sx, K);
+    double ssin = cm * s_sx - sm * s_cx, scos = cm * s_cx + sm * s_sx;  /* sum_k S_k sin(x_k - mu), cos */
+    double tsin = cm * t_sx - sm * t_cx, tcos = cm * t_cx + sm * t_sx;
+    double v = mu, m;
+    if (step != 0.0) v = v + step * (kappa * (tsin - tsum * ssin));
+    if (xi) v = v + ns * xi[0];
+    v = dps_wrap(v);
+    *mu_out = v;
+    m = fabs(v - mu);
+    v = kappa;
+    if (step_k != 0.0) v = v + step_k * (tcos - tsum * scos);
+    v = v < kmin ? kmin : v;
+    v = v > kmax ? kmax : v;
+    *kappa_out = v;
+    return dps_nanmax(m, fabs(v - kappa));
+}
+
+#endif

@@ -1,0 +1,272 @@
+"""Drives the compiled kernel (`dps_core._kernel`) for models built from the core's modes and signals.
+
+`step` has exactly the semantics of `dps_core.reference.step`: the O(N*K) work runs in three fused
+Cython passes (produce; gather + signal; scatter + update + learning), while O(N) and O(K) work
+(budget projection, dispersal, demand scale) stays in NumPy. Scratch arrays are prepared once per
+model and kept in `model.cache`; every state array of the new step is a fresh buffer.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from . import _kernel
+from .budget import project
+from .registry import CORE_PLUGIN
+from .signals import _demand_scale
+from .state import State
+
+__all__ = ["supports", "step", "set_num_threads", "get_num_threads", "has_openmp"]
+
+FAMILY = {"free": 0, "vonmises": 1, "signed": 2}
+SIGNAL = {"coverage": 0, "residual": 1, "ces": 2, "price": 3, "interaction": 4}
+MODE = {"gradient": 0, "selfish": 0, "replicator": 2, "lca": 3, "imitation": 4, "tatonnement": 5}
+BLOCK = 256
+
+set_num_threads = _kernel.set_num_threads
+get_num_threads = _kernel.get_num_threads
+has_openmp = _kernel.has_openmp
+
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=np.float64)
+_DUMMY2 = np.zeros((1, 1))  # stands in for a 2-D array the chosen branch never reads
+
+
+def supports(model) -> bool:
+    """True when the mode and the signal are the core's built-ins (plugin code is NumPy)."""
+    return (model.mode.plugin == CORE_PLUGIN and model.mode.name in MODE
+            and model.signal.plugin == CORE_PLUGIN and model.signal.name in SIGNAL)
+
+
+class _Mix:
+    """One direction of a mixing operator as the kernel takes it: a_i X_i + gamma (P X)_i for a
+    CSR P, or a X_i + b colsum(X) in closed form."""
+
+    def __init__(self, csr, a, b, gamma, P=None):
+        self.csr = csr
+        self.a = np.ascontiguousarray(a, dtype=np.float64)
+        self.b = float(b)
+        self.gamma = float(gamma)
+        if P is None:
+            self.indptr, self.indices, self.data = np.zeros(len(self.a) + 1, np.int64), _EMPTY_I, _EMPTY_F
+        else:
+            self.indptr = P.indptr.astype(np.int64)
+            self.indices = P.indices.astype(np.int64)
+            self.data = P.data.astype(np.float64)
+
+    def args(self):
+        return (self.csr, self.a, self.b, self.gamma, self.indptr, self.indices, self.data)
+
+
+class _Plan:
+    """Everything the kernel needs that is fixed for a model."""
+
+    def __init__(self, model):
+        mix = model.mixing
+        n, k = model.n_agents, model.n_tasks
+        g = mix.gamma
+        if mix.name == "mean_field":
+            self.gather = self.scatter = _Mix(False, np.full(n, 1.0 - g), g * mix.c, 0.0)
+        elif mix.topology.kind == "complete":
+            others = g / (n - 1) if n > 1 else 0.0
+            a = 1.0 - others if mix.name == "shared" else (1.0 - g - others if n > 1 else 1.0)
+            self.gather = self.scatter = _Mix(False, np.full(n, a), others, 0.0)
+        elif mix.name == "shared":
+            self.gather = _Mix(True, np.ones(n), 0.0, g, mix.A)
+            self.scatter = _Mix(True, np.ones(n), 0.0, g, mix.AT)
+        else:
+            a = 1.0 - mix.m
+            self.gather = _Mix(True, a, 0.0, g, mix.AT)
+            self.scatter = _Mix(True, a, 0.0, g, mix.A)
+        self.colsums = not self.gather.csr
+        self.partial = np.zeros((max(1, math.ceil(n / BLOCK)), k))
+        self.S = np.empty((n, k))
+        self.Y = np.empty((n, k))
+        self.G = np.empty((n, k))
+        self.col_y = np.zeros(k)
+        self.col_g = np.zeros(k)
+        self.pool: dict[tuple, list] = {}
+        self.payoff = np.empty(n)
+        self.change = np.empty(n)
+        self.diag = np.ascontiguousarray(mix.diagonal(), dtype=np.float64)
+        self.comm = np.ascontiguousarray(mix.comm, dtype=np.float64)
+        self.cx = np.cos(model.task_positions)
+        self.sx = np.sin(model.task_positions)
+        sig = model.signal
+        self.interaction = sig.name == "interaction"
+        if self.interaction:
+            self.Z = np.empty((n, k))
+            self.col_z = np.zeros(k)
+            topo = model.topology
+            if not sig.params.use_topology:  # B = self_interaction * I: a CSR without edges
+                self.B = (True, np.zeros(n + 1, np.int64), _EMPTY_I, _EMPTY_F)
+            elif topo.kind == "complete":
+                self.B = (False, np.zeros(n + 1, np.int64), _EMPTY_I, _EMPTY_F)
+            else:
+                self.B = (True, topo.indptr.astype(np.int64), topo.indices.astype(np.int64), topo.data.astype(np.float64))
+        else:
+            self.Z = _DUMMY2
+
+
+def _refcounts(pool: list) -> list[int]:
+    return [sys.getrefcount(a) for a in pool]
+
+
+# what _refcounts reports for an array that only a pool holds (calibrated, not assumed: the
+# interpreter decides how many temporary references the check itself adds)
+_UNREFERENCED = _refcounts([np.empty(1)])[0]
+
+
+def _fresh(plan: _Plan, like: np.ndarray) -> np.ndarray:
+    """An array for the new state: a pooled one that nothing else references any more (a state
+    two steps old that the engine dropped), else a new one. Reusing buffers avoids the page
+    faults of fresh large allocations, which serialise the threads."""
+    if like.size < 4096:
+        return np.empty_like(like)
+    pool = plan.pool.setdefault(like.shape, [])
+    for arr, count in zip(pool, _refcounts(pool)):
+        if count == _UNREFERENCED:
+            return arr
+    arr = np.empty_like(like)
+    if len(pool) < 4:
+        pool.append(arr)
+    return arr
+
+
+def _plan(model) -> _Plan:
+    plan = model.cache.get("compiled")
+    if plan is None:
+        plan = model.cache["compiled"] = _Plan(model)
+    return plan
+
+
+def _nanmax(values) -> float:
+    m = 0.0
+    for d in values:
+        if not d <= m:
+            m = d
+    return m
+
+
+def step(model, state: State, draws: dict) -> tuple[State, float]:
+    """One step of the built-in model in the compiled kernel (same contract as reference.step)."""
+    plan = _plan(model)
+    cfg = model.config
+    fam = model.family.name
+    n, k = model.n_agents, model.n_tasks
+    prof = state.profile
+    P = prof.get("logits", prof.get("atoms"))
+    P = P if P is not None else _DUMMY2
+    mu = prof.get("mu", _EMPTY_F)
+    kappa = prof.get("kappa", _EMPTY_F)
+    C = state.C
+    lc = cfg.learn
+    learn = lc.rate != 0 or lc.forget != 0
+    c_ones = False
+    if not learn:  # C is constant: check once whether it is all ones (then it is never read)
+        known = model.cache.get("c_ones")
+        if known is None or known[0] is not C:
+            known = model.cache["c_ones"] = (C, bool(np.all(C == 1.0)))
+        c_ones = known[1]
+    D = state.demand
+
+    # with alpha = 1 and capabilities all ones, Y = w S is never stored: the gather scales S by w;
+    # signed atoms are their own profiles, so then nothing at all is produced
+    store_y = not (model.alpha == 1.0 and c_ones)
+    S = P if (fam == "signed" and not store_y) else plan.S
+    if S is plan.S or store_y:
+        _kernel.produce(FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, plan.S, plan.Y,
+                        store_y)
+    X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
+    if plan.colsums:
+        _kernel.colsum(X, plan.col_y, plan.partial, xscale)
+
+    sig = model.signal
+    sp = sig.params
+    code = SIGNAL[sig.name]
+    tau = rho = floor = rate = p_min = 0.0
+    rule = 0
+    scale = 1.0
+    price = price_new = _DUMMY2
+    if code == 0:
+        tau = sp.smoothing * _demand_scale(D)
+    elif code == 2:
+        rho, floor = sp.rho, sp.floor
+    elif code == 3:
+        price = state.extras["signal.price"]
+        price_new = _fresh(plan, price)
+        rule = 0 if sp.rule == "multiplicative" else 1
+        rate, p_min, scale = sp.rate, sp.p_min, _demand_scale(D)
+    _kernel.gather_signal(*plan.gather.args(), X, xscale, plan.col_y, D, code, tau, rho, floor, price, price_new, rule,
+                          rate, p_min, scale, model.dt, plan.G, plan.Z, plan.interaction)
+    if plan.interaction:
+        if not plan.B[0]:
+            _kernel.colsum(plan.Z, plan.col_z, plan.partial, _EMPTY_F)
+        _kernel.interaction_signal(plan.B[0], sp.self_interaction, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3],
+                                   D, plan.G)
+
+    mode = model.mode
+    mp = mode.params
+    mcode = MODE[mode.name]
+    scatter = mode.spec.scatter
+    if scatter and plan.colsums:
+        _kernel.colsum(plan.G, plan.col_g, plan.partial, _EMPTY_F)
+
+    P_new = _fresh(plan, P) if fam != "vonmises" else _DUMMY2
+    mu_new = _fresh(plan, mu)
+    kappa_new = _fresh(plan, kappa)
+    w_new = np.empty(n)
+    noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
+    xi = draws.get(noise_key)
+    has_noise = xi is not None and getattr(mp, "noise", 0.0) != 0.0
+    noise_scale = getattr(mp, "noise", 0.0) * math.sqrt(model.dt)
+    noise2 = xi if (has_noise and xi.ndim == 2) else _DUMMY2
+    noise1 = xi if (has_noise and xi.ndim == 1) else _EMPTY_F
+    C_new = _fresh(plan, C) if learn else _DUMMY2
+    u = state.extras.get("mode.u", _EMPTY_F)
+    u_new = np.empty_like(u)
+    pen = cfg.penalty
+    _kernel.update(
+        mcode, FAMILY[fam], model.alpha, model.dt,
+        scatter, *plan.scatter.args(), plan.G, plan.col_g,
+        S, plan.Y, store_y, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones,
+        pen.resource, pen.communication, pen.specialisation, plan.comm,
+        getattr(mp, "eta", 0.0), getattr(mp, "eta_kappa", 0.0), getattr(mp, "eta_w", 0.0), getattr(mp, "upkeep", 0.0),
+        noise_scale, has_noise and mcode != 4, noise2, noise1, model.family.kappa_min if fam == "vonmises" else 0.0,
+        model.family.kappa_max if fam == "vonmises" else 0.0,
+        getattr(mp, "tau", 1.0), getattr(mp, "threshold", 0.0), getattr(mp, "kind", "") == "hard",
+        bool(getattr(mp, "nonnegative", False)), plan.diag, u, u_new,
+        getattr(mp, "rate", 0.0), getattr(mp, "beta", 1.0),
+        learn, lc.rate, lc.forget, lc.max, C_new,
+        P_new, mu_new, kappa_new, w_new, plan.payoff, plan.change)
+    if mcode == 4:  # imitation: the payoffs of all agents are needed before anyone copies
+        _kernel.imitate(FAMILY[fam], plan.payoff, draws["partner"], draws["u"], model.dt * mp.rate, mp.temperature,
+                        P, mu, kappa, has_noise, noise_scale, noise2, noise1,
+                        model.family.kappa_min if fam == "vonmises" else 0.0,
+                        model.family.kappa_max if fam == "vonmises" else 0.0,
+                        P_new, mu_new, kappa_new, plan.change)
+        w_new = state.w.copy()
+
+    if fam == "free":
+        profile = {"logits": P_new}
+    elif fam == "signed":
+        profile = {"atoms": P_new}
+    else:
+        profile = {"mu": mu_new, "kappa": kappa_new}
+    w = w_new
+    if not mode.spec.signed_resources:
+        b = cfg.budget
+        w = project(w, b.kind, model.budget_value, model.costs, b.equality)
+    w = model.disperse(w)
+    extras = dict(state.extras)
+    changes = [float(np.max(plan.change)) if n else 0.0, float(np.max(np.abs(w - state.w))) if n else 0.0]
+    if mcode == 3:
+        extras["mode.u"] = u_new
+    if code == 3:
+        extras["signal.price"] = price_new
+        changes.append(float(np.max(np.abs(price_new - price))))
+    new = State(profile, w, C_new if learn else C, D, extras, state.step + 1, state.time + model.dt)
+    return new, _nanmax(changes) / model.dt

@@ -1,0 +1,197 @@
+"""The compiled kernel equals the NumPy reference to ~1e-12 per step for every combination a
+scenario can use, and is bit-identical for 1 and 2 threads.
+
+These tests need the compiled extension; under the `pure` tox env (no extension built) conftest
+deselects them and says so in the header.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from dps_core import Simulation, reference
+from dps_core.context import StepContext
+
+pytestmark = pytest.mark.compiled
+
+FAMILIES = ["free", "vonmises", "signed"]
+MODES = [
+    {"name": "gradient", "eta": 0.3, "eta_w": 0.2},
+    {"name": "selfish", "eta": 0.2},
+    {"name": "replicator", "eta": 0.1, "upkeep": 0.2},
+    {"name": "lca", "tau": 2.0, "threshold": 0.05, "eta": 0.1},
+    {"name": "lca", "tau": 2.0, "threshold": 0.05, "kind": "hard", "nonnegative": True},
+    {"name": "imitation", "rate": 0.8, "temperature": 0.1},
+    {"name": "tatonnement", "rate": 0.5, "beta": 5.0},
+]
+SIGNALS = [
+    {"name": "coverage", "smoothing": 0.05},
+    {"name": "coverage", "smoothing": 0.0},
+    {"name": "residual"},
+    {"name": "ces", "rho": 0.5},
+    {"name": "ces", "rho": 0.0},
+    {"name": "ces", "rho": -2.0},
+    {"name": "ces", "rho": float("-inf")},
+    {"name": "price", "rate": 0.3},
+    {"name": "price", "rate": 0.3, "rule": "additive"},
+    {"name": "interaction", "self_interaction": 1.5},
+    {"name": "interaction", "use_topology": False},
+]
+MIXINGS = [
+    ({"name": "mean_field", "gamma": 0.7}, {"name": "complete"}),
+    ({"name": "mean_field", "gamma": 1.0, "pool": "sum"}, {"name": "complete"}),
+    ({"name": "shared", "gamma": 0.5}, {"name": "complete"}),
+    ({"name": "conservative", "gamma": 0.4}, {"name": "complete"}),
+    ({"name": "shared", "gamma": 0.6}, {"name": "ring", "k": 2}),
+    ({"name": "conservative", "gamma": 0.6}, {"name": "ring", "k": 1}),
+    ({"name": "shared", "gamma": 0.9}, "random"),
+    ({"name": "conservative", "gamma": 0.5}, "random"),
+]
+EXTRAS = [  # cycled through the combinations so that every option meets many others
+    {},
+    {"penalty": {"resource": 0.05, "communication": 0.1, "specialisation": 0.02}},
+    {"learn": {"rate": 0.3, "forget": 0.1, "max": 3.0}},
+    {"disperse": {"rate": 0.2}},
+    {"mode_noise": 0.05, "alpha": 1.5},
+    {"budget": {"kind": "total", "value": 6.0}},
+    {"budget": {"kind": "per_agent", "value": 0.9}, "penalty": {"communication": 0.05}},
+]
+
+
+def random_topology(n, seed=3):
+    """Weighted, directed, with an isolated node: the awkward cases of a CSR graph."""
+    import scipy.sparse as sp
+
+    from dps_core import Topology
+
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, n, density=0.35, random_state=rng, data_rvs=lambda m: rng.uniform(0.2, 1.5, m)).tolil()
+    A.setdiag(0)
+    A[0, :] = 0
+    A[:, 0] = 0
+    return Topology.from_scipy(A.tocsr())
+
+
+def valid(family, mode, signal, extra):
+    if mode["name"] == "tatonnement" and family != "free":
+        return False
+    if mode["name"] == "lca" and "budget" in extra:
+        return False
+    if family == "signed" and (extra.get("alpha", 1.0) != 1.0 or "specialisation" in extra.get("penalty", {})):
+        return False
+    return True
+
+
+def build(family, mode, signal, mixing, extra, n=9, k=7, seed=0):
+    mode = dict(mode)
+    if "mode_noise" in extra and mode["name"] != "lca":
+        mode["noise"] = extra["mode_noise"]
+    cfg = {
+        "run": {"seed": seed, "dt": 0.5},
+        "scenario": {"name": "generic", "agents": n, "tasks": k, "peaks": 2, "width": 0.5, "floor": 0.1},
+        "profile": {"family": family, "alpha": extra.get("alpha", 1.0), "kappa": 2.0},
+        "mixing": mixing[0],
+        "mode": mode,
+        "signal": signal,
+        "init": {"kind": "random"},
+    }
+    for key in ("penalty", "learn", "disperse", "budget"):
+        if key in extra:
+            cfg[key] = extra[key]
+    if mixing[1] == "random":
+        sim_cfg = {key: v for key, v in cfg.items() if key != "scenario"}
+        rng = np.random.default_rng(seed)
+        from dps_core.generic import peak_mixture, ring_positions
+
+        demand = peak_mixture(ring_positions(k), [0.5, 3.0], [0.5, 0.5], [1.0, 1.0], 0.1)
+        fam_params = {"free": {"logits": rng.normal(size=(n, k))},
+                      "vonmises": {"mu": rng.uniform(0, 6.28, n), "kappa": np.full(n, 2.0)},
+                      "signed": {"atoms": rng.normal(size=(n, k))}}[family]
+        return Simulation.from_arrays(demand, profile=fam_params, topology=random_topology(n), config=sim_cfg,
+                                      capability=rng.uniform(0.5, 1.5, (n, k)))
+    cfg["topology"] = mixing[1]
+    sim = Simulation.from_config(cfg)
+    sim.state.C = np.random.default_rng(seed + 1).uniform(0.5, 1.5, (n, k))
+    return sim
+
+
+def draws_for(sim):
+    spec = sim.model.mode.spec
+    if spec.draw is None:
+        return {}
+    return spec.draw(StepContext(sim.model, sim.state, sim.rng, kind="mode"))
+
+
+COMBOS = []
+for i, (family, mode, signal, mixing) in enumerate(itertools.product(FAMILIES, MODES, SIGNALS, MIXINGS)):
+    extra = EXTRAS[i % len(EXTRAS)]
+    if valid(family, mode, signal, extra):
+        COMBOS.append((family, mode, signal, mixing, extra))
+
+
+def assert_states_close(a, b, where):
+    for key, x in a.arrays().items():
+        y = b.arrays()[key]
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, err_msg=f"{where}: {key}")
+
+
+@pytest.mark.parametrize("family,mode,signal,mixing,extra", COMBOS,
+                         ids=[f"{c[0]}-{c[1]['name']}-{c[2]['name']}-{i}" for i, c in enumerate(COMBOS)])
+def test_compiled_equals_reference_each_step(family, mode, signal, mixing, extra):
+    from dps_core import compiled
+
+    sim = build(family, mode, signal, mixing, extra)
+    assert compiled.supports(sim.model)
+    for t in range(4):
+        d = draws_for(sim)
+        ref, c_ref = reference.step(sim.model, sim.state, d)
+        com, c_com = compiled.step(sim.model, sim.state, d)
+        assert_states_close(ref, com, f"step {t}")
+        assert c_com == pytest.approx(c_ref, rel=1e-10, abs=1e-12)
+        sim.state = ref
+
+
+@pytest.mark.parametrize("family,mode,signal,mixing", [
+    ("vonmises", MODES[0], SIGNALS[0], MIXINGS[0]),
+    ("free", MODES[2], SIGNALS[3], MIXINGS[4]),
+    ("signed", MODES[3], SIGNALS[2], MIXINGS[1]),
+    ("free", MODES[5], SIGNALS[7], MIXINGS[3]),
+    ("vonmises", MODES[1], SIGNALS[9], MIXINGS[2]),
+    ("free", MODES[6], SIGNALS[8], MIXINGS[0]),
+])
+def test_bit_identical_for_one_and_two_threads(family, mode, signal, mixing):
+    """N = 700 spans several 256-row blocks of the fixed-order column sums."""
+    from dps_core import compiled
+
+    results = []
+    for threads in (1, 2):
+        compiled.set_num_threads(threads)
+        sim = build(family, mode, signal, mixing, {"learn": {"rate": 0.1}}, n=700, k=16, seed=4)
+        sim.step(3)
+        results.append(sim.state.arrays())
+    compiled.set_num_threads(2)
+    assert compiled.has_openmp(), "the extension was built without OpenMP"
+    for key in results[0]:
+        assert np.array_equal(results[0][key], results[1][key]), key
+
+
+def test_simulation_uses_the_compiled_kernel_for_builtins_only():
+    from dps_core import ModeSpec, hookimpl
+
+    import os
+
+    sim = build("vonmises", MODES[0], SIGNALS[0], MIXINGS[0], {})
+    # compiled, unless DPS_PUREPYTHON forces the reference even though the extension exists
+    forced = os.environ.get("DPS_PUREPYTHON", "") not in ("", "0")
+    assert sim.backend == ("reference" if forced else "compiled")
+
+    class P:
+        dps_plugin_name = "p"
+
+        @hookimpl
+        def dps_register_modes(self, register):
+            register(ModeSpec("still", lambda ctx: {}))
+
+    other = Simulation.from_config({"mode": {"name": "p.still"}}, plugins=[P()])
+    assert other.backend == "reference"
