@@ -128,6 +128,10 @@ class Simulation:
         D = np.asarray(demand, dtype=np.float64)
         D = D[None, :] if D.ndim == 1 else D
         data["scenario"] = {"name": "arrays"}
+        family = {"logits": "free", "atoms": "signed", "mu": "vonmises", "kappa": "vonmises"}
+        inferred = {family.get(k) for k in prof}
+        if len(inferred) == 1 and None not in inferred and "family" not in (data.get("profile") or {}):
+            data["profile"] = {**(data.get("profile") or {}), "family": inferred.pop()}  # the arrays say which
         cfg = load_config({k: v for k, v in data.items() if k != "scenario"}, registry=registry)
         cfg = attrs.evolve(cfg, scenario=attrs.evolve(cfg.scenario, name="arrays", params={}))
         if topology is not None and not isinstance(topology, Topology):

@@ -89,7 +89,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
-def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path):
+def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path, capsys):
     path = tmp_path / "killed.h5"
     proc = subprocess.run([sys.executable, "-c", KILLER.format(config=CONFIG), str(path)], capture_output=True,
                           cwd=tmp_path)  # not the repository: `python -c` imports from its working directory
@@ -101,6 +101,12 @@ def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path):
         ck = ar.checkpoint()
         assert ck["state"].step == 40 and ck["records"] == 9
         assert ar.last_step == 45
+    from dps_core.cli import main
+
+    assert main(["inspect", str(path), "--json"]) == 0  # `dps inspect` reads a killed writer's archive
+    info = json.loads(capsys.readouterr().out)
+    assert info["opened_with_swmr"] and info["status"] == "running" and info["checkpoint_step"] == 40
+    assert info["final_metrics"]["step"] == 45
     result = Simulation.resume(path)
     assert result.status == "finished" and result.step == 60
     whole = Simulation.from_config(CONFIG)

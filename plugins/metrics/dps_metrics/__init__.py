@@ -1,0 +1,35 @@
+"""Metrics for dps (the `metrics` plugin): the measurements of the Principle of Maximum
+Heterogeneity. The functions in `diversity` work on plain arrays and can be used on archived
+snapshots without running anything."""
+
+from .diversity import (
+    abundances,
+    bhattacharyya_profiles,
+    circulant_times,
+    demand_modes,
+    entropy,
+    hill_numbers,
+    mutual_information,
+    profiles_as_distributions,
+    ring_kernel_row,
+    similarity_times,
+    specialisation,
+)
+from .robustness import kept_share
+
+__version__ = "0.1.0"
+__all__ = [
+    "abundances",
+    "bhattacharyya_profiles",
+    "circulant_times",
+    "kept_share",
+    "profiles_as_distributions",
+    "ring_kernel_row",
+    "similarity_times",
+    "demand_modes",
+    "entropy",
+    "hill_numbers",
+    "mutual_information",
+    "specialisation",
+    "__version__",
+]
