@@ -241,7 +241,7 @@ def update(int mode, int family, double alpha, double dt,
            double[:, ::1] S, double[:, ::1] Y, bint store_y, double[:, ::1] P, double[::1] mu, double[::1] kappa,
            double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, bint c_ones,
            double lam_r, double lam_c, double lam_s, double[::1] comm,
-           double eta, double eta_kappa, double eta_w, double upkeep, double noise_scale,
+           double eta, double eta_kappa, double eta_w, double[::1] upkeep, double noise_scale,
            bint has_noise, double[:, ::1] noise2, double[::1] noise1,
            double kappa_min, double kappa_max,
            double tau, double threshold, bint hard, bint nonneg, double[::1] diag, double[::1] u, double[::1] u_new,
@@ -354,7 +354,7 @@ def update(int mode, int family, double alpha, double dt,
                 m = dps_nanmax(m, ascend(family, i, K, Pp, Sp, t, tsum, step_p, step_k, mup, kap, cxp, sxp, n2, n1,
                                          noise_scale, kappa_min, kappa_max, Pn, mun, kan))
                 if mode == REPLICATOR:
-                    w_new[i] = w[i] * (1.0 + dt * (gw - upkeep))
+                    w_new[i] = w[i] * (1.0 + dt * (gw - upkeep[i]))
                 elif eta_w != 0.0:
                     w_new[i] = w[i] + step_w * gw
                 else:

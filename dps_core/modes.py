@@ -40,7 +40,7 @@ class AscentParams:
 class ReplicatorParams:
     eta: float = P.param(0.0, doc="learning rate of profile parameters", validator=P.non_negative)
     eta_kappa: float = P.param(0.0, doc="learning rate of von Mises concentrations", validator=P.non_negative)
-    upkeep: float = P.param(0.0, doc="per-capita upkeep (mortality) m in dw/dt = w (revenue - m)", unit="1/time", validator=P.non_negative)
+    upkeep: float = P.param(0.0, doc="per-capita upkeep (mortality) m in dw/dt = w (revenue - m), the same for every agent unless the scenario sets 'mode.upkeep' per agent", unit="1/time", validator=P.non_negative)
     noise: float = P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
 
 
@@ -130,7 +130,7 @@ def replicator_update(ctx):
     g, gw = ctx.gradients()
     p = ctx.params
     new = _ascend_profile(ctx, g, p.eta, p.eta_kappa)
-    new["w"] = ctx.w * (1.0 + ctx.dt * (gw - p.upkeep))
+    new["w"] = ctx.w * (1.0 + ctx.dt * (gw - ctx.arrays["upkeep"]))
     return new
 
 
@@ -191,7 +191,10 @@ MODES = (
     ModeSpec("gradient", gradient_update, AscentParams, draw=_noise_draw, doc="projected gradient ascent on J"),
     ModeSpec("selfish", gradient_update, AscentParams, scatter=False, draw=_noise_draw,
              doc="gradient ascent on the own node's signal only (no scatter)"),
-    ModeSpec("replicator", replicator_update, ReplicatorParams, draw=_noise_draw, doc="dw/dt = w (revenue - upkeep); profiles by gradient ascent"),
+    ModeSpec("replicator", replicator_update, ReplicatorParams, draw=_noise_draw,
+             arrays=(ArraySpec("upkeep", ("agents",), init=lambda ctx: np.full(ctx.n_agents, ctx.params.upkeep),
+                               doc="per-agent upkeep (mortality); a scenario may set it per agent"),),
+             doc="dw/dt = w (revenue - upkeep); profiles by gradient ascent"),
     ModeSpec("lca", lca_update, LCAParams, scatter=False, signed_resources=True,
              arrays=(ArraySpec("u", ("agents",), doc="membrane potential"),),
              doc="locally competitive algorithm: leaky integration and threshold; activations are w"),
