@@ -23,7 +23,8 @@
 #define DPS_HOT
 #endif
 
-static inline double dps_nanmax(double m, double d) { return (d <= m) ? m : d; }
+/* max that keeps NaN once seen (a NaN change must reach the engine's finiteness check) */
+static inline double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
 
 /* exp(x) within about 1 ulp (max relative error 2.2e-16 measured against glibc), written without
  * branches or library calls so that loops of it vectorise. Results below exp(-708) flush to 0. */

@@ -23,6 +23,7 @@ from .config import (
     ProfileConfig,
     RunConfig,
     load_config,
+    parse_override,
 )
 from .context import StepContext
 from .demand import rotate_rows
@@ -71,6 +72,7 @@ __all__ = [
     "Component",
     "MetricsConfig",
     "load_config",
+    "parse_override",
     "params",
     # plugin contract
     "hookimpl",

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _kernel
 from .budget import project
+from .reference import nan_max
 from .registry import CORE_PLUGIN
 from .signals import _demand_scale
 from .state import State
@@ -143,14 +144,6 @@ def _plan(model) -> _Plan:
     return plan
 
 
-def _nanmax(values) -> float:
-    m = 0.0
-    for d in values:
-        if not d <= m:
-            m = d
-    return m
-
-
 def step(model, state: State, draws: dict) -> tuple[State, float]:
     """One step of the built-in model in the compiled kernel (same contract as reference.step)."""
     plan = _plan(model)
@@ -270,4 +263,4 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         extras["signal.price"] = price_new
         changes.append(float(np.max(np.abs(price_new - price))))
     new = State(profile, w, C_new if learn else C, D, extras, state.step + 1, state.time + model.dt)
-    return new, _nanmax(changes) / model.dt
+    return new, nan_max(changes) / model.dt

@@ -24,14 +24,19 @@ from .state import State
 __all__ = ["step"]
 
 
-def _max_change(new: dict, old: dict) -> float:
+def nan_max(values) -> float:
+    """The largest value, NaN as soon as any is NaN (a non-finite step must reach the engine)."""
     m = 0.0
-    for name, arr in new.items():
-        if arr is not old[name]:
-            d = float(np.max(np.abs(arr - old[name]))) if arr.size else 0.0
-            if not d <= m:  # also propagates NaN
-                m = d
+    for d in values:
+        if d != d:
+            return d
+        m = d if d > m else m
     return m
+
+
+def _max_change(new: dict, old: dict) -> float:
+    return nan_max(float(np.max(np.abs(arr - old[name]))) if arr.size else 0.0
+                   for name, arr in new.items() if arr is not old[name])
 
 
 def step(model: Model, state: State, draws: dict) -> tuple[State, float]:

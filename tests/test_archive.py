@@ -167,7 +167,7 @@ def test_nan_stops_the_run_and_keeps_the_archive(tmp_path):
     bad = {**CONFIG, "mode": {"name": "gradient", "eta_w": 1e308}, "demand": {"name": "static"},
            "signal": {"name": "residual"}, "archive": {"snapshots": ["S"]}, "scenario": {"agents": 9, "tasks": 12, "peaks": 2, "floor": 0.5}}
     path = tmp_path / "nan.h5"
-    with pytest.raises(dps_core.NumericalError, match=r"step \d+: arrays? .*'w'.* became NaN or inf"):
+    with pytest.raises(dps_core.NumericalError, match=r"step \d+: arrays? '(profile/mu|w)'.* became NaN or inf"):
         Simulation.from_config(bad).run(path)
     with open_archive(path) as ar:
         assert ar.status == "failed" and "NaN" in ar.message

@@ -217,3 +217,16 @@ def test_a_state_you_hold_is_never_overwritten():
         assert np.array_equal(v, copy[k]), k
     assert np.array_equal(view, view_copy)
     assert not np.array_equal(sim.state.profile["logits"], copy["profile/logits"])
+
+
+@pytest.mark.parametrize("family,param", [("free", "logits"), ("vonmises", "mu"), ("signed", "atoms")])
+def test_nan_in_one_array_is_caught_even_when_later_arrays_are_finite(family, param):
+    """Resources stay finite (eta_w = 0); a NaN in one agent's profile must still stop the run."""
+    from dps_core import NumericalError
+
+    sim = Simulation.from_config(cfg(profile={"family": family}, signal={"name": "residual" if family == "signed" else "coverage"}))
+    sim.state.profile[param] = sim.state.profile[param].copy()
+    sim.state.profile[param][0] = np.nan
+    with pytest.raises(NumericalError, match=f"'profile/{param}'"):
+        sim.step()
+    assert np.all(np.isfinite(sim.state.w))

@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from dps_core import CommandSpec, ConfigError, Simulation, params
+from dps_core import CommandSpec, ConfigError, Simulation, params, parse_override
 
 from .cluster import ClusterParams, best_homogeneous, cluster_problem, optimal_mix
 
@@ -71,8 +71,6 @@ def _configure(parser):
 
 
 def _run(args) -> int:
-    from dps_core.config import parse_override  # the CLI's own parser for --set (same syntax everywhere)
-
     overrides = dict(parse_override(s) for s in (args.set or []))
     sim = Simulation.from_config(args.config, overrides=overrides)
     out = Path(args.output) if args.output else _free(Path(args.config))
