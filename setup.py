@@ -75,8 +75,11 @@ def extensions():
         extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", *omp],
         extra_link_args=omp,
     )
-    return cythonize([ext], language_level=3, compiler_directives={
-        "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})
+    return cythonize(
+        [ext],
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
+    )
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

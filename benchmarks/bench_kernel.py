@@ -40,12 +40,17 @@ def make(n: int, family: str, signal: str) -> Simulation:
     x = 2 * np.pi * np.arange(K) / K
     demand = np.exp(2.0 * np.cos(x - 1.0)) + np.exp(2.0 * np.cos(x - 4.0))
     demand /= demand.sum()
-    cfg = {"profile": {"family": family, "kappa": 4.0}, "mixing": {"name": "shared", "gamma": 0.5},
-           "signal": {"name": signal, **({"smoothing": 0.05} if signal == "coverage" else {})},
-           "mode": {"name": "gradient", "eta": 0.2}}
-    profile = {"free": {"logits": 0.1 * rng.standard_normal((n, K))},
-               "signed": {"atoms": rng.standard_normal((n, K))},
-               "vonmises": {"mu": rng.uniform(0, 2 * np.pi, n), "kappa": np.full(n, 4.0)}}[family]
+    cfg = {
+        "profile": {"family": family, "kappa": 4.0},
+        "mixing": {"name": "shared", "gamma": 0.5},
+        "signal": {"name": signal, **({"smoothing": 0.05} if signal == "coverage" else {})},
+        "mode": {"name": "gradient", "eta": 0.2},
+    }
+    profile = {
+        "free": {"logits": 0.1 * rng.standard_normal((n, K))},
+        "signed": {"atoms": rng.standard_normal((n, K))},
+        "vonmises": {"mu": rng.uniform(0, 2 * np.pi, n), "kappa": np.full(n, 4.0)},
+    }[family]
     return Simulation.from_arrays(demand, profile=profile, topology=Topology.ring(n, 4), config=cfg)
 
 
@@ -85,10 +90,14 @@ def main() -> None:
 
     names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
     bw = copy_bandwidth()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, OpenMP: {compiled.has_openmp()}; "
-          f"copy bandwidth {bw / 1e9:.1f} GB/s; K = {K}")
-    header = (f"{'config':<18} {'N':>8} {'ref s/step':>11} {'c1 s/step':>10} {'c2 s/step':>10} {'c1 upd/s':>9} "
-              f"{'ref/c1':>7} {'c1/c2':>6} {'bound s':>9} {'c1/bound':>9}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, OpenMP: {compiled.has_openmp()}; "
+        f"copy bandwidth {bw / 1e9:.1f} GB/s; K = {K}"
+    )
+    header = (
+        f"{'config':<18} {'N':>8} {'ref s/step':>11} {'c1 s/step':>10} {'c2 s/step':>10} {'c1 upd/s':>9} "
+        f"{'ref/c1':>7} {'c1/c2':>6} {'bound s':>9} {'c1/bound':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name in names:
@@ -101,8 +110,11 @@ def main() -> None:
             c2 = time_step(compiled.step, sim, reps)
             ref = time_step(reference.step, sim, reps if n < 1e5 else 2)
             bound = 6 * n * K * 8 / bw
-            print(f"{name:<18} {n:>8} {ref:>11.4g} {c1:>10.4g} {c2:>10.4g} {n * K / c1:>9.3g} "
-                  f"{ref / c1:>7.2f} {c1 / c2:>6.2f} {bound:>9.3g} {c1 / bound:>9.2f}", flush=True)
+            print(
+                f"{name:<18} {n:>8} {ref:>11.4g} {c1:>10.4g} {c2:>10.4g} {n * K / c1:>9.3g} "
+                f"{ref / c1:>7.2f} {c1 / c2:>6.2f} {bound:>9.3g} {c1 / bound:>9.2f}",
+                flush=True,
+            )
             del sim
 
 

@@ -21,8 +21,16 @@ TOPOLOGIES = [
     {"name": "sbm", "blocks": 10, "p_in": 7e-4, "p_out": 1e-5},
     {"name": "hierarchical", "branching": [10, 10], "p": [1e-6, 1e-5, 7e-3]},
 ]
-METRICS = ["productivity", "efficacy", "efficiency", "specialisation", "hill", "mutual_information", "demand_modes",
-           "robustness"]
+METRICS = [
+    "productivity",
+    "efficacy",
+    "efficiency",
+    "specialisation",
+    "hill",
+    "mutual_information",
+    "demand_modes",
+    "robustness",
+]
 
 
 def main() -> None:
@@ -34,12 +42,17 @@ def main() -> None:
     print(f"graph families at N = {n} (seconds to build the Topology, edges stored both ways)")
     for topo in TOPOLOGIES:
         t0 = time.perf_counter()
-        sim = Simulation.from_config({"scenario": {"agents": n, "tasks": 4}, "topology": topo,
-                                      "mixing": {"name": "shared"}, "run": {"seed": 1}})
+        sim = Simulation.from_config(
+            {"scenario": {"agents": n, "tasks": 4}, "topology": topo, "mixing": {"name": "shared"}, "run": {"seed": 1}}
+        )
         print(f"  {topo['name']:<16} {time.perf_counter() - t0:7.2f} s  {sim.model.topology.n_edges:>9} edges")
     print(f"metrics at N = {n}, K = {k} (seconds per evaluation; robustness without re-adaptation, 3 trials)")
-    cfg = {"scenario": {"agents": n, "tasks": k, "peaks": 3}, "profile": {"kappa": 8.0}, "init": {"kind": "random"},
-           "metrics": {"names": METRICS, "robustness": {"steps": 0}}}
+    cfg = {
+        "scenario": {"agents": n, "tasks": k, "peaks": 3},
+        "profile": {"kappa": 8.0},
+        "init": {"kind": "random"},
+        "metrics": {"names": METRICS, "robustness": {"steps": 0}},
+    }
     sim = Simulation.from_config(cfg)
     for b in sim.metric_specs:
         times = []

@@ -69,7 +69,9 @@ def render() -> str:
     for name, cls in _SECTIONS.items():
         out.append(f"## [{name}]\n\n{(cls.__doc__ or '').strip()}\n\n{table(cls)}\n")
     for kind, default in COMPONENTS.items():
-        out.append(f"## [{kind}]\n\n`name` (default `\"{default}\"`) chooses the {kind}; the other keys are its parameters.\n")
+        out.append(
+            f'## [{kind}]\n\n`name` (default `"{default}"`) chooses the {kind}; the other keys are its parameters.\n'
+        )
         for rec_name, spec in reg.records(kind).items():
             out.append(f"### {kind} `{rec_name}`\n\n{spec.doc}\n")
             out.append((table(spec.params) if attrs.fields(spec.params) else "No parameters.") + "\n")

@@ -53,8 +53,12 @@ def rng_words(state: dict) -> np.ndarray:
 def rng_state(words: np.ndarray) -> dict:
     """Inverse of `rng_words`."""
     w = [int(x) for x in words]
-    return {"bit_generator": "PCG64", "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
-            "has_uint32": w[4], "uinteger": w[5]}
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
 
 
 class ArchiveWriter:
@@ -64,12 +68,20 @@ class ArchiveWriter:
         self.path = Path(path)
         self.sim = sim
         cfg = sim.config.archive
-        self._compress = {} if cfg.compression == "none" else (
-            {"compression": "gzip", "compression_opts": cfg.level, "shuffle": True} if cfg.compression == "gzip"
-            else {"compression": "lzf", "shuffle": True})
+        self._compress = (
+            {}
+            if cfg.compression == "none"
+            else (
+                {"compression": "gzip", "compression_opts": cfg.level, "shuffle": True}
+                if cfg.compression == "gzip"
+                else {"compression": "lzf", "shuffle": True}
+            )
+        )
         if self.path.exists() and not overwrite:
-            raise ArchiveError(f"archive {self.path} already exists; choose another path or allow overwriting "
-                               "(dps run --overwrite); an existing run is never replaced silently")
+            raise ArchiveError(
+                f"archive {self.path} already exists; choose another path or allow overwriting "
+                "(dps run --overwrite); an existing run is never replaced silently"
+            )
         parent = self.path.parent if str(self.path.parent) else Path(".")
         if not parent.is_dir():
             raise ArchiveError(f"cannot write archive {self.path}: directory {parent} does not exist")
@@ -89,8 +101,9 @@ class ArchiveWriter:
 
     def _series(self, group, name, dtype, shape=()):
         rows = max(1, min(1024, (1 << 20) // max(1, int(np.prod(shape, dtype=np.int64)) * 8)))
-        return group.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                    chunks=(rows, *shape), **self._compress)
+        return group.create_dataset(
+            name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(rows, *shape), **self._compress
+        )
 
     def _declare(self) -> None:
         sim, f = self.sim, self.f
@@ -312,7 +325,9 @@ class Archive:
         major = int(str(schema).split(".")[0])
         if major != int(SCHEMA.split(".")[0]):
             self.f.close()
-            raise ArchiveError(f"{self.path} has archive schema {schema}; this dps reads schema {SCHEMA.split('.')[0]}.x")
+            raise ArchiveError(
+                f"{self.path} has archive schema {schema}; this dps reads schema {SCHEMA.split('.')[0]}.x"
+            )
         self.schema = str(schema)
 
     def __enter__(self):
@@ -372,7 +387,9 @@ class Archive:
         """All snapshots of one array, first axis the snapshot index."""
         g = self.f["snapshots"]
         if name not in g:
-            raise ArchiveError(f"archive {self.path} has no snapshots of '{name}'; it has {sorted(k for k in g if k not in ('step', 'time'))}")
+            raise ArchiveError(
+                f"archive {self.path} has no snapshots of '{name}'; it has {sorted(k for k in g if k not in ('step', 'time'))}"
+            )
         return g[name][()]
 
     def final_metrics(self) -> dict[str, float]:

@@ -101,7 +101,9 @@ def _efficiency(ctx):
 METRICS = (
     MetricSpec("productivity", _productivity, doc="U: the signal's utility (demand met, for coverage)"),
     MetricSpec("efficacy", _efficacy, doc="U / total demand"),
-    MetricSpec("effective_productivity", _effective, doc="J = U minus resource, communication and specialisation penalties"),
+    MetricSpec(
+        "effective_productivity", _effective, doc="J = U minus resource, communication and specialisation penalties"
+    ),
     MetricSpec("efficiency", _efficiency, doc="U / total resource sum |w|"),
 )
 

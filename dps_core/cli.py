@@ -91,14 +91,27 @@ def cmd_run(args) -> int:
     progress = not args.no_progress and not args.json and sys.stderr.isatty()
     result = sim.run(output, progress=progress, overwrite=args.overwrite and explicit)
     if args.json:
-        print(json.dumps({"status": result.status, "step": result.step, "archive": str(result.archive),
-                          "backend": sim.backend, "seconds": result.seconds,
-                          "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                      for k, v in result.metrics.items()}}, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "status": result.status,
+                    "step": result.step,
+                    "archive": str(result.archive),
+                    "backend": sim.backend,
+                    "seconds": result.seconds,
+                    "metrics": {
+                        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()
+                    },
+                },
+                sort_keys=True,
+            )
+        )
         return 0
     rows = [[k, _fmt(start.get(k, "")), _fmt(v)] for k, v in result.metrics.items()]
-    print(f"dps run: {sim.config.scenario.name}, {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
-          f"{result.step} steps ({result.status}) in {result.seconds:.2f} s, {sim.backend} kernel")
+    print(
+        f"dps run: {sim.config.scenario.name}, {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
+        f"{result.step} steps ({result.status}) in {result.seconds:.2f} s, {sim.backend} kernel"
+    )
     _print_table(rows, ["metric", "start", "end"])
     print(f"archive: {result.archive}")
     return 0
@@ -107,9 +120,11 @@ def cmd_run(args) -> int:
 def cmd_validate(args) -> int:
     sim = Simulation.from_config(args.config, overrides=_overrides(args))
     c = sim.config
-    print(f"{args.config}: valid. scenario '{c.scenario.name}', {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
-          f"profile '{c.profile.family}', mixing '{c.mixing.name}' on topology '{sim.model.topology.name}', "
-          f"signal '{c.signal.name}', mode '{c.mode.name}', demand '{c.demand.name}', {c.run.steps} steps")
+    print(
+        f"{args.config}: valid. scenario '{c.scenario.name}', {sim.model.n_agents} agents x {sim.model.n_tasks} tasks, "
+        f"profile '{c.profile.family}', mixing '{c.mixing.name}' on topology '{sim.model.topology.name}', "
+        f"signal '{c.signal.name}', mode '{c.mode.name}', demand '{c.demand.name}', {c.run.steps} steps"
+    )
     return 0
 
 
@@ -126,16 +141,35 @@ def cmd_plugins(args) -> int:
     plugins = []
     for info in reg.info:
         provides = {k: [n for n in reg.names(k) if reg.owner(k, n) == info.name] for k in kinds}
-        plugins.append({"name": info.name, "distribution": info.distribution, "version": info.version,
-                        "source": info.source, "provides": {k: v for k, v in provides.items() if v}})
-    data = {"backend": backend(), "backend_note": compiled_error(), "plugins": plugins,
-            "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures]}
+        plugins.append(
+            {
+                "name": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "source": info.source,
+                "provides": {k: v for k, v in provides.items() if v},
+            }
+        )
+    data = {
+        "backend": backend(),
+        "backend_note": compiled_error(),
+        "plugins": plugins,
+        "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures],
+    }
     if args.json:
         print(json.dumps(data, sort_keys=True))
         return 0
     print(f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else ""))
-    rows = [[p["name"], p["distribution"], p["version"], p["source"],
-             "; ".join(f"{k}: {', '.join(v)}" for k, v in p["provides"].items())] for p in plugins]
+    rows = [
+        [
+            p["name"],
+            p["distribution"],
+            p["version"],
+            p["source"],
+            "; ".join(f"{k}: {', '.join(v)}" for k, v in p["provides"].items()),
+        ]
+        for p in plugins
+    ]
     _print_table(rows, ["plugin", "distribution", "version", "source", "provides"])
     for f in data["failed"]:
         print(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
@@ -146,8 +180,15 @@ def cmd_scenarios(args) -> int:
     reg = Registry()
     out = []
     for name, spec in reg.records("scenario").items():
-        out.append({"name": name, "plugin": reg.owner("scenario", name), "doc": spec.doc,
-                    "params": P.describe(spec.params), "defaults": spec.defaults})
+        out.append(
+            {
+                "name": name,
+                "plugin": reg.owner("scenario", name),
+                "doc": spec.doc,
+                "params": P.describe(spec.params),
+                "defaults": spec.defaults,
+            }
+        )
     if args.json:
         print(json.dumps(out, sort_keys=True, default=str))
         return 0
@@ -165,10 +206,15 @@ def cmd_inspect(args) -> int:
     with open_archive(args.archive) as ar:
         ck = ar.checkpoint()
         data = {
-            "path": str(ar.path), "schema": ar.schema, "opened_with_swmr": ar.swmr,
-            "status": ar.status, "message": ar.message, "last_step": ar.last_step,
+            "path": str(ar.path),
+            "schema": ar.schema,
+            "opened_with_swmr": ar.swmr,
+            "status": ar.status,
+            "message": ar.message,
+            "last_step": ar.last_step,
             "checkpoint_step": None if ck is None else ck["state"].step,
-            "provenance": ar.provenance, "config": ar.config_dict,
+            "provenance": ar.provenance,
+            "config": ar.config_dict,
             "datasets": {k: list(v) for k, v in ar.datasets().items()},
             "final_metrics": ar.final_metrics(),
         }
@@ -176,14 +222,20 @@ def cmd_inspect(args) -> int:
         print(json.dumps(data, sort_keys=True, default=str))
         return 0
     prov = data["provenance"]
-    print(f"{data['path']}: dps archive schema {data['schema']}, status '{data['status']}'"
-          + (" (opened as a SWMR reader: its writer is running or was killed)" if data["opened_with_swmr"] else ""))
+    print(
+        f"{data['path']}: dps archive schema {data['schema']}, status '{data['status']}'"
+        + (" (opened as a SWMR reader: its writer is running or was killed)" if data["opened_with_swmr"] else "")
+    )
     if data["message"]:
         print(f"message: {data['message']}")
-    print(f"created {prov.get('created')} by dps {prov.get('dps_version')} ({prov.get('backend')} kernel), "
-          f"run {prov.get('run_id')}, seed {prov.get('seed_entropy')}")
-    print(f"scenario '{data['config']['scenario']['name']}', {prov.get('n_agents')} agents x {prov.get('n_tasks')} tasks; "
-          f"last step {data['last_step']}, checkpoint at step {data['checkpoint_step']}")
+    print(
+        f"created {prov.get('created')} by dps {prov.get('dps_version')} ({prov.get('backend')} kernel), "
+        f"run {prov.get('run_id')}, seed {prov.get('seed_entropy')}"
+    )
+    print(
+        f"scenario '{data['config']['scenario']['name']}', {prov.get('n_agents')} agents x {prov.get('n_tasks')} tasks; "
+        f"last step {data['last_step']}, checkpoint at step {data['checkpoint_step']}"
+    )
     print("datasets:")
     for k, v in data["datasets"].items():
         print(f"  {k}  {tuple(v)}")
@@ -271,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dps: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("dps: interrupted; a run's archive keeps its last checkpoint (dps resume ARCHIVE continues it)", file=sys.stderr)
+        print(
+            "dps: interrupted; a run's archive keeps its last checkpoint (dps resume ARCHIVE continues it)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
@@ -282,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         args_obj = locals().get("args")
         if args_obj is not None and getattr(args_obj, "plugin", None):
             plugin = f" in plugin '{args_obj.plugin}'"
-        print(f"dps: internal error{plugin}: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"dps: internal error{plugin}: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -38,8 +38,12 @@ _DUMMY2 = np.zeros((1, 1))  # stands in for a 2-D array the chosen branch never 
 
 def supports(model) -> bool:
     """True when the mode and the signal are the core's built-ins (plugin code is NumPy)."""
-    return (model.mode.plugin == CORE_PLUGIN and model.mode.name in MODE
-            and model.signal.plugin == CORE_PLUGIN and model.signal.name in SIGNAL)
+    return (
+        model.mode.plugin == CORE_PLUGIN
+        and model.mode.name in MODE
+        and model.signal.plugin == CORE_PLUGIN
+        and model.signal.name in SIGNAL
+    )
 
 
 class _Mix:
@@ -107,7 +111,12 @@ class _Plan:
             elif topo.kind == "complete":
                 self.B = (False, np.zeros(n + 1, np.int64), _EMPTY_I, _EMPTY_F)
             else:
-                self.B = (True, topo.indptr.astype(np.int64), topo.indices.astype(np.int64), topo.data.astype(np.float64))
+                self.B = (
+                    True,
+                    topo.indptr.astype(np.int64),
+                    topo.indices.astype(np.int64),
+                    topo.data.astype(np.float64),
+                )
         else:
             self.Z = _DUMMY2
 
@@ -171,8 +180,9 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     store_y = not (model.alpha == 1.0 and c_ones)
     S = P if (fam == "signed" and not store_y) else plan.S
     if S is plan.S or store_y:
-        _kernel.produce(FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, plan.S, plan.Y,
-                        store_y)
+        _kernel.produce(
+            FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, plan.S, plan.Y, store_y
+        )
     X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
     if plan.colsums:
         _kernel.colsum(X, plan.col_y, plan.partial, xscale)
@@ -193,13 +203,33 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         price_new = _fresh(plan, price)
         rule = 0 if sp.rule == "multiplicative" else 1
         rate, p_min, scale = sp.rate, sp.p_min, _demand_scale(D)
-    _kernel.gather_signal(*plan.gather.args(), X, xscale, plan.col_y, D, code, tau, rho, floor, price, price_new, rule,
-                          rate, p_min, scale, model.dt, plan.G, plan.Z, plan.interaction)
+    _kernel.gather_signal(
+        *plan.gather.args(),
+        X,
+        xscale,
+        plan.col_y,
+        D,
+        code,
+        tau,
+        rho,
+        floor,
+        price,
+        price_new,
+        rule,
+        rate,
+        p_min,
+        scale,
+        model.dt,
+        plan.G,
+        plan.Z,
+        plan.interaction,
+    )
     if plan.interaction:
         if not plan.B[0]:
             _kernel.colsum(plan.Z, plan.col_z, plan.partial, _EMPTY_F)
-        _kernel.interaction_signal(plan.B[0], sp.self_interaction, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3],
-                                   D, plan.G)
+        _kernel.interaction_signal(
+            plan.B[0], sp.self_interaction, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3], D, plan.G
+        )
 
     mode = model.mode
     mp = mode.params
@@ -223,25 +253,82 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     u_new = np.empty_like(u)
     pen = cfg.penalty
     _kernel.update(
-        mcode, FAMILY[fam], model.alpha, model.dt,
-        scatter, *plan.scatter.args(), plan.G, plan.col_g,
-        S, plan.Y, store_y, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones,
-        pen.resource, pen.communication, pen.specialisation, plan.comm,
-        getattr(mp, "eta", 0.0), getattr(mp, "eta_kappa", 0.0), getattr(mp, "eta_w", 0.0),
+        mcode,
+        FAMILY[fam],
+        model.alpha,
+        model.dt,
+        scatter,
+        *plan.scatter.args(),
+        plan.G,
+        plan.col_g,
+        S,
+        plan.Y,
+        store_y,
+        P,
+        mu,
+        kappa,
+        plan.cx,
+        plan.sx,
+        state.w,
+        C,
+        c_ones,
+        pen.resource,
+        pen.communication,
+        pen.specialisation,
+        plan.comm,
+        getattr(mp, "eta", 0.0),
+        getattr(mp, "eta_kappa", 0.0),
+        getattr(mp, "eta_w", 0.0),
         state.extras.get("mode.upkeep", _EMPTY_F),
-        noise_scale, has_noise and mcode != 4, noise2, noise1, model.family.kappa_min if fam == "vonmises" else 0.0,
+        noise_scale,
+        has_noise and mcode != 4,
+        noise2,
+        noise1,
+        model.family.kappa_min if fam == "vonmises" else 0.0,
         model.family.kappa_max if fam == "vonmises" else 0.0,
-        getattr(mp, "tau", 1.0), getattr(mp, "threshold", 0.0), getattr(mp, "kind", "") == "hard",
-        bool(getattr(mp, "nonnegative", False)), plan.diag, u, u_new,
-        getattr(mp, "rate", 0.0), getattr(mp, "beta", 1.0),
-        learn, lc.rate, lc.forget, lc.max, C_new,
-        P_new, mu_new, kappa_new, w_new, plan.payoff, plan.change)
+        getattr(mp, "tau", 1.0),
+        getattr(mp, "threshold", 0.0),
+        getattr(mp, "kind", "") == "hard",
+        bool(getattr(mp, "nonnegative", False)),
+        plan.diag,
+        u,
+        u_new,
+        getattr(mp, "rate", 0.0),
+        getattr(mp, "beta", 1.0),
+        learn,
+        lc.rate,
+        lc.forget,
+        lc.max,
+        C_new,
+        P_new,
+        mu_new,
+        kappa_new,
+        w_new,
+        plan.payoff,
+        plan.change,
+    )
     if mcode == 4:  # imitation: the payoffs of all agents are needed before anyone copies
-        _kernel.imitate(FAMILY[fam], plan.payoff, draws["partner"], draws["u"], model.dt * mp.rate, mp.temperature,
-                        P, mu, kappa, has_noise, noise_scale, noise2, noise1,
-                        model.family.kappa_min if fam == "vonmises" else 0.0,
-                        model.family.kappa_max if fam == "vonmises" else 0.0,
-                        P_new, mu_new, kappa_new, plan.change)
+        _kernel.imitate(
+            FAMILY[fam],
+            plan.payoff,
+            draws["partner"],
+            draws["u"],
+            model.dt * mp.rate,
+            mp.temperature,
+            P,
+            mu,
+            kappa,
+            has_noise,
+            noise_scale,
+            noise2,
+            noise1,
+            model.family.kappa_min if fam == "vonmises" else 0.0,
+            model.family.kappa_max if fam == "vonmises" else 0.0,
+            P_new,
+            mu_new,
+            kappa_new,
+            plan.change,
+        )
         w_new = state.w.copy()
 
     if fam == "free":

@@ -46,16 +46,26 @@ class RunConfig:
 
     steps: int = P.param(1000, doc="number of steps to run", unit="steps", validator=P.non_negative)
     dt: float = P.param(1.0, doc="time step of the explicit Euler update", unit="time", validator=P.positive)
-    seed: int = P.param(0, doc="root of the run's SeedSequence (all randomness derives from it)", validator=P.non_negative)
+    seed: int = P.param(
+        0, doc="root of the run's SeedSequence (all randomness derives from it)", validator=P.non_negative
+    )
     record_every: int = P.param(10, doc="steps between metric records", unit="steps", validator=P.at_least(1))
-    snapshot_every: int = P.param(0, doc="steps between state snapshots (0: none)", unit="steps", validator=P.non_negative)
-    checkpoint_every: int = P.param(100, doc="steps between checkpoints (0: only at the end)", unit="steps", validator=P.non_negative)
+    snapshot_every: int = P.param(
+        0, doc="steps between state snapshots (0: none)", unit="steps", validator=P.non_negative
+    )
+    checkpoint_every: int = P.param(
+        100, doc="steps between checkpoints (0: only at the end)", unit="steps", validator=P.non_negative
+    )
     tolerance: float = P.param(
-        0.0, doc="stop when the largest parameter change per unit time falls below this (0: never)", validator=P.non_negative
+        0.0,
+        doc="stop when the largest parameter change per unit time falls below this (0: never)",
+        validator=P.non_negative,
     )
     output: str = P.param("", doc="archive path ('' : CLI default, next to the config)")
     max_memory_fraction: float = P.param(
-        0.8, doc="refuse a run whose arrays need more than this fraction of available memory", validator=P.in_range(0, 1, lo_open=True)
+        0.8,
+        doc="refuse a run whose arrays need more than this fraction of available memory",
+        validator=P.in_range(0, 1, lo_open=True),
     )
 
 
@@ -64,16 +74,21 @@ class ProfileConfig:
     """Skill-profile family and production exponent."""
 
     family: Literal["free", "vonmises", "signed"] = P.param(
-        "vonmises", doc="'free' (softmax density), 'vonmises' (centre and concentration on the task ring), 'signed' (unit-norm atoms)"
+        "vonmises",
+        doc="'free' (softmax density), 'vonmises' (centre and concentration on the task ring), 'signed' (unit-norm atoms)",
     )
-    alpha: float = P.param(1.0, doc="production exponent: Y = w*C*s^alpha (>1 rewards specialising)", validator=P.positive)
+    alpha: float = P.param(
+        1.0, doc="production exponent: Y = w*C*s^alpha (>1 rewards specialising)", validator=P.positive
+    )
     kappa: float = P.param(1.0, doc="initial von Mises concentration", validator=P.positive)
     kappa_min: float = P.param(1e-3, doc="lower bound kept on the concentration", validator=P.positive)
     kappa_max: float = P.param(1e3, doc="upper bound kept on the concentration", validator=P.positive)
 
     def __attrs_post_init__(self):
         if not self.kappa_min <= self.kappa <= self.kappa_max:
-            raise ValueError(f"need kappa_min <= kappa <= kappa_max, got {self.kappa_min}, {self.kappa}, {self.kappa_max}")
+            raise ValueError(
+                f"need kappa_min <= kappa <= kappa_max, got {self.kappa_min}, {self.kappa}, {self.kappa_max}"
+            )
         if self.family == "signed" and self.alpha != 1.0:
             raise ValueError("the 'signed' family has signed entries, so alpha must be 1 (s^alpha is undefined)")
 
@@ -83,10 +98,13 @@ class MixingConfig:
     """How supply reaches nodes: Z = M Y."""
 
     name: Literal["shared", "conservative", "mean_field"] = P.param(
-        "mean_field", doc="'shared' (I + gamma*A_hat, non-rival), 'conservative' (columns sum to one), 'mean_field' (complete graph, no matrix)"
+        "mean_field",
+        doc="'shared' (I + gamma*A_hat, non-rival), 'conservative' (columns sum to one), 'mean_field' (complete graph, no matrix)",
     )
     gamma: float = P.param(1.0, doc="coupling strength", validator=P.non_negative)
-    pool: Literal["mean", "sum"] = P.param("mean", doc="mean_field only: pool the mean (world market) or the sum (a reconstruction)")
+    pool: Literal["mean", "sum"] = P.param(
+        "mean", doc="mean_field only: pool the mean (world market) or the sum (a reconstruction)"
+    )
 
     def __attrs_post_init__(self):
         if self.name in ("conservative", "mean_field") and self.gamma > 1:
@@ -100,7 +118,9 @@ class BudgetConfig:
     kind: Literal["none", "total", "per_agent", "price"] = P.param(
         "none", doc="'total' (sum w <= B), 'per_agent' (w_i <= B), 'price' (sum cost_i*w_i <= B)"
     )
-    value: float | None = P.param(None, doc="B; default: the initial total (or initial w_i, or initial cost)", validator=P.non_negative)
+    value: float | None = P.param(
+        None, doc="B; default: the initial total (or initial w_i, or initial cost)", validator=P.non_negative
+    )
     equality: bool = P.param(False, doc="hold the budget with equality instead of <=")
 
 
@@ -136,7 +156,9 @@ class InitConfig:
     kind: Literal["homogeneous", "random"] = P.param(
         "homogeneous", doc="'homogeneous' (identical agents plus a seeded perturbation) or 'random'"
     )
-    perturbation: float = P.param(0.01, doc="std of the seeded perturbation of a homogeneous start", validator=P.non_negative)
+    perturbation: float = P.param(
+        0.01, doc="std of the seeded perturbation of a homogeneous start", validator=P.non_negative
+    )
     w: float = P.param(1.0, doc="initial resource per agent", validator=P.non_negative)
     mu: float = P.param(0.0, doc="von Mises centre of a homogeneous start", unit="rad")
     spread: float = P.param(1.0, doc="std of random logits/atoms for kind='random'", validator=P.non_negative)
@@ -148,7 +170,9 @@ class ArchiveConfig:
 
     compression: Literal["gzip", "lzf", "none"] = P.param("gzip", doc="dataset compression filter")
     level: int = P.param(4, doc="gzip level", validator=P.in_range(0, 9))
-    snapshots: tuple[str, ...] = P.param(("S", "w"), doc="arrays stored at each snapshot ('S', 'w', 'C', 'demand', profile parameters, extras)")
+    snapshots: tuple[str, ...] = P.param(
+        ("S", "w"), doc="arrays stored at each snapshot ('S', 'w', 'C', 'demand', profile parameters, extras)"
+    )
     swmr: bool = P.param(True, doc="single-writer/multiple-reader mode (turn off on NFS/Lustre)")
 
 
@@ -217,7 +241,9 @@ class Config:
             if section not in ALL_SECTIONS:
                 near = difflib.get_close_matches(str(section), ALL_SECTIONS, n=2, cutoff=0.5)
                 hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
-                raise ConfigError(f"unknown config section '[{section}]'{hint} Allowed sections: {', '.join(ALL_SECTIONS)}")
+                raise ConfigError(
+                    f"unknown config section '[{section}]'{hint} Allowed sections: {', '.join(ALL_SECTIONS)}"
+                )
             if not isinstance(data[section], Mapping):
                 raise ConfigError(f"config section '[{section}]' must be a table, got {data[section]!r}")
         kwargs: dict[str, Any] = {}
@@ -344,7 +370,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def load_config(source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None, *, registry=None) -> Config:
+def load_config(
+    source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None, *, registry=None
+) -> Config:
     """Read (a TOML path or a dict), override, apply the scenario's defaults and validate.
 
     Errors name the file. `registry` supplies the scenario's defaults (a fresh one if omitted).

@@ -39,7 +39,7 @@ class StepContext:
         self.kind = kind
         self.params = bound.params if bound is not None else None
         prefix = f"{kind}."
-        self.arrays = {k[len(prefix):]: v for k, v in self.state.extras.items() if k.startswith(prefix)}
+        self.arrays = {k[len(prefix) :]: v for k, v in self.state.extras.items() if k.startswith(prefix)}
 
     def component(self, kind: str) -> "StepContext":
         """This context seen from another component ('signal', 'mode', 'demand'); caches are shared."""
@@ -118,14 +118,21 @@ class StepContext:
     @property
     def G(self) -> np.ndarray:
         """Signal G = dU/dZ at each node (N x K)."""
-        return self._get("G", lambda: np.broadcast_to(
-            self.model.signal.spec.gradient(self.component("signal")), self.Y.shape))
+        return self._get(
+            "G", lambda: np.broadcast_to(self.model.signal.spec.gradient(self.component("signal")), self.Y.shape)
+        )
 
     @property
     def H(self) -> np.ndarray:
         """What each agent's output is worth where it goes: M^T G (or G for a mode without scatter)."""
-        return self._get("H", lambda: self.model.mixing.scatter(np.ascontiguousarray(self.G))
-                         if self.model.mode.spec.scatter else np.asarray(self.G))
+        return self._get(
+            "H",
+            lambda: (
+                self.model.mixing.scatter(np.ascontiguousarray(self.G))
+                if self.model.mode.spec.scatter
+                else np.asarray(self.G)
+            ),
+        )
 
     def utility(self) -> float:
         """U, the signal's utility at the current state (reported as productivity)."""

@@ -43,8 +43,10 @@ def _check_ring(ctx, name):
     x = ctx.model.task_positions
     K = len(x)
     if not np.allclose(x, 2 * math.pi * np.arange(K) / K, atol=1e-12):
-        raise ConfigError(f"demand '{name}' rotates demand around the task ring, but the scenario's tasks are not "
-                          "the evenly spaced ring x_k = 2*pi*k/K; use demand 'static' or a plugin's process")
+        raise ConfigError(
+            f"demand '{name}' rotates demand around the task ring, but the scenario's tasks are not "
+            "the evenly spaced ring x_k = 2*pi*k/K; use demand 'static' or a plugin's process"
+        )
 
 
 def static_update(ctx):
@@ -54,7 +56,9 @@ def static_update(ctx):
 @attrs.frozen
 class DriftParams:
     speed: float = P.param(0.01, doc="angular speed of the demand around the ring", unit="rad/time")
-    noise: float = P.param(0.0, doc="std of the random walk of the demand's phase", unit="rad/sqrt(time)", validator=P.non_negative)
+    noise: float = P.param(
+        0.0, doc="std of the random walk of the demand's phase", unit="rad/sqrt(time)", validator=P.non_negative
+    )
 
 
 def drift_update(ctx):
@@ -98,8 +102,18 @@ _ROTATION_ARRAYS = (
 
 DEMANDS = (
     DemandSpec("static", static_update, doc="demand never changes"),
-    DemandSpec("drift", drift_update, DriftParams, arrays=_ROTATION_ARRAYS,
-               doc="demand rotates around the task ring at a speed, plus a random walk"),
-    DemandSpec("shock", shock_update, ShockParams, arrays=_ROTATION_ARRAYS,
-               doc="demand jumps by a rotation at given steps or at random times"),
+    DemandSpec(
+        "drift",
+        drift_update,
+        DriftParams,
+        arrays=_ROTATION_ARRAYS,
+        doc="demand rotates around the task ring at a speed, plus a random walk",
+    ),
+    DemandSpec(
+        "shock",
+        shock_update,
+        ShockParams,
+        arrays=_ROTATION_ARRAYS,
+        doc="demand jumps by a rotation at given steps or at random times",
+    ),
 )

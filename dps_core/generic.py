@@ -46,7 +46,9 @@ class GenericParams:
     peaks: int = P.param(3, doc="number of demand peaks", validator=P.positive)
     width: float | tuple[float, ...] = P.param(0.3, doc="std of each peak (one value, or one per peak)", unit="rad")
     weights: tuple[float, ...] = P.param((), doc="relative weight of each peak (default: equal)")
-    centres: tuple[float, ...] = P.param((), doc="centre of each peak (default: evenly spaced from `offset`)", unit="rad")
+    centres: tuple[float, ...] = P.param(
+        (), doc="centre of each peak (default: evenly spaced from `offset`)", unit="rad"
+    )
     offset: float = P.param(0.0, doc="centre of the first peak when centres are evenly spaced", unit="rad")
     floor: float = P.param(0.0, doc="fraction of demand spread uniformly over all tasks", validator=P.probability)
 
@@ -54,7 +56,9 @@ class GenericParams:
         n = self.peaks
         widths = self.width if isinstance(self.width, tuple) else (self.width,) * n
         if len(widths) != n or any(not w > 0 for w in widths):
-            raise ValueError(f"width must be one positive value or {n} positive values (one per peak), got {self.width!r}")
+            raise ValueError(
+                f"width must be one positive value or {n} positive values (one per peak), got {self.width!r}"
+            )
         if self.weights and (len(self.weights) != n or any(w < 0 for w in self.weights) or sum(self.weights) <= 0):
             raise ValueError(f"weights must be {n} non-negative values with a positive sum, got {self.weights!r}")
         if self.centres and len(self.centres) != n:
@@ -75,11 +79,18 @@ def _build(ctx) -> Setup:
     demand = peak_mixture(x, centres, widths, weights, p.floor)
     if not np.all(np.isfinite(demand)):
         raise ConfigError("scenario 'generic': demand is not finite; check width, weights and floor")
-    return Setup(demand=demand[None, :], n_agents=p.agents, task_positions=x,
-                 info={"centres": list(centres), "widths": list(widths), "weights": list(weights)})
+    return Setup(
+        demand=demand[None, :],
+        n_agents=p.agents,
+        task_positions=x,
+        info={"centres": list(centres), "widths": list(widths), "weights": list(weights)},
+    )
 
 
 GENERIC = ScenarioSpec(
-    "generic", _build, _size, GenericParams,
+    "generic",
+    _build,
+    _size,
+    GenericParams,
     doc="K tasks on a ring; demand a mixture of wrapped Gaussian peaks (sums to 1 at every node)",
 )

@@ -79,8 +79,9 @@ class Model:
         lam = self.config.penalty.communication
         return H if lam == 0 else H - lam * self.mixing.comm[:, None]
 
-    def gradients(self, H: np.ndarray, S: np.ndarray, Y: np.ndarray, profile: dict, w: np.ndarray,
-                  C: np.ndarray) -> tuple[dict, np.ndarray]:
+    def gradients(
+        self, H: np.ndarray, S: np.ndarray, Y: np.ndarray, profile: dict, w: np.ndarray, C: np.ndarray
+    ) -> tuple[dict, np.ndarray]:
         """(dJ/d profile parameters, dJ/dw) given the scattered signal H."""
         pen = self.config.penalty
         Hn = self.net_price(H)

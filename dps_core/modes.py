@@ -31,22 +31,35 @@ __all__ = ["MODES"]
 @attrs.frozen
 class AscentParams:
     eta: float = P.param(0.1, doc="learning rate of profile parameters (logits, mu, atoms)", validator=P.non_negative)
-    eta_kappa: float = P.param(0.0, doc="learning rate of von Mises concentrations (0: fixed breadth)", validator=P.non_negative)
+    eta_kappa: float = P.param(
+        0.0, doc="learning rate of von Mises concentrations (0: fixed breadth)", validator=P.non_negative
+    )
     eta_w: float = P.param(0.0, doc="learning rate of resources (0: resources fixed)", validator=P.non_negative)
-    noise: float = P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+    noise: float = P.param(
+        0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
+    )
 
 
 @attrs.frozen
 class ReplicatorParams:
     eta: float = P.param(0.0, doc="learning rate of profile parameters", validator=P.non_negative)
     eta_kappa: float = P.param(0.0, doc="learning rate of von Mises concentrations", validator=P.non_negative)
-    upkeep: float = P.param(0.0, doc="per-capita upkeep (mortality) m in dw/dt = w (revenue - m), the same for every agent unless the scenario sets 'mode.upkeep' per agent", unit="1/time", validator=P.non_negative)
-    noise: float = P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+    upkeep: float = P.param(
+        0.0,
+        doc="per-capita upkeep (mortality) m in dw/dt = w (revenue - m), the same for every agent unless the scenario sets 'mode.upkeep' per agent",
+        unit="1/time",
+        validator=P.non_negative,
+    )
+    noise: float = P.param(
+        0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
+    )
 
 
 @attrs.frozen
 class LCAParams:
-    tau: float = P.param(10.0, doc="membrane time constant; the update is stable for dt/tau <= 1", unit="time", validator=P.positive)
+    tau: float = P.param(
+        10.0, doc="membrane time constant; the update is stable for dt/tau <= 1", unit="time", validator=P.positive
+    )
     threshold: float = P.param(0.1, doc="threshold lambda of the activation function", validator=P.non_negative)
     kind: Literal["soft", "hard"] = P.param("soft", doc="soft threshold (LASSO) or hard threshold (L0-like)")
     nonnegative: bool = P.param(False, doc="rectified activations (a >= 0)")
@@ -55,17 +68,30 @@ class LCAParams:
 
 @attrs.frozen
 class ImitationParams:
-    rate: float = P.param(0.1, doc="imitation attempts per agent per unit time (rate*dt <= 1)", unit="1/time", validator=P.non_negative)
-    temperature: float = P.param(0.0, doc="Fermi-rule temperature (0: copy only a strictly better neighbour)", validator=P.non_negative)
-    noise: float = P.param(0.0, doc="mutation noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+    rate: float = P.param(
+        0.1, doc="imitation attempts per agent per unit time (rate*dt <= 1)", unit="1/time", validator=P.non_negative
+    )
+    temperature: float = P.param(
+        0.0, doc="Fermi-rule temperature (0: copy only a strictly better neighbour)", validator=P.non_negative
+    )
+    noise: float = P.param(
+        0.0, doc="mutation noise on profile parameters, std per sqrt(time)", validator=P.non_negative
+    )
 
 
 @attrs.frozen
 class TatonnementParams:
-    rate: float = P.param(0.5, doc="relaxation rate of labour shares toward the logit best response (rate*dt <= 1)", unit="1/time", validator=P.non_negative)
+    rate: float = P.param(
+        0.5,
+        doc="relaxation rate of labour shares toward the logit best response (rate*dt <= 1)",
+        unit="1/time",
+        validator=P.non_negative,
+    )
     beta: float = P.param(
-        10.0, doc="logit response sharpness to revenue per unit resource relative to the agent's best task (large: near best response)",
-        validator=P.positive)
+        10.0,
+        doc="logit response sharpness to revenue per unit resource relative to the agent's best task (large: near best response)",
+        validator=P.positive,
+    )
     noise: float = P.param(0.0, doc="noise on logits, std per sqrt(time)", validator=P.non_negative)
 
 
@@ -189,16 +215,51 @@ def tatonnement_update(ctx):
 
 MODES = (
     ModeSpec("gradient", gradient_update, AscentParams, draw=_noise_draw, doc="projected gradient ascent on J"),
-    ModeSpec("selfish", gradient_update, AscentParams, scatter=False, draw=_noise_draw,
-             doc="gradient ascent on the own node's signal only (no scatter)"),
-    ModeSpec("replicator", replicator_update, ReplicatorParams, draw=_noise_draw,
-             arrays=(ArraySpec("upkeep", ("agents",), init=lambda ctx: np.full(ctx.n_agents, ctx.params.upkeep),
-                               doc="per-agent upkeep (mortality); a scenario may set it per agent"),),
-             doc="dw/dt = w (revenue - upkeep); profiles by gradient ascent"),
-    ModeSpec("lca", lca_update, LCAParams, scatter=False, signed_resources=True,
-             arrays=(ArraySpec("u", ("agents",), doc="membrane potential"),),
-             doc="locally competitive algorithm: leaky integration and threshold; activations are w"),
-    ModeSpec("imitation", imitation_update, ImitationParams, draw=_partner_draw, doc="copy the profile of a better-paid random neighbour"),
-    ModeSpec("tatonnement", tatonnement_update, TatonnementParams, families=("free",), draw=_noise_draw,
-             doc="labour shares relax toward the logit best response to prices"),
+    ModeSpec(
+        "selfish",
+        gradient_update,
+        AscentParams,
+        scatter=False,
+        draw=_noise_draw,
+        doc="gradient ascent on the own node's signal only (no scatter)",
+    ),
+    ModeSpec(
+        "replicator",
+        replicator_update,
+        ReplicatorParams,
+        draw=_noise_draw,
+        arrays=(
+            ArraySpec(
+                "upkeep",
+                ("agents",),
+                init=lambda ctx: np.full(ctx.n_agents, ctx.params.upkeep),
+                doc="per-agent upkeep (mortality); a scenario may set it per agent",
+            ),
+        ),
+        doc="dw/dt = w (revenue - upkeep); profiles by gradient ascent",
+    ),
+    ModeSpec(
+        "lca",
+        lca_update,
+        LCAParams,
+        scatter=False,
+        signed_resources=True,
+        arrays=(ArraySpec("u", ("agents",), doc="membrane potential"),),
+        doc="locally competitive algorithm: leaky integration and threshold; activations are w",
+    ),
+    ModeSpec(
+        "imitation",
+        imitation_update,
+        ImitationParams,
+        draw=_partner_draw,
+        doc="copy the profile of a better-paid random neighbour",
+    ),
+    ModeSpec(
+        "tatonnement",
+        tatonnement_update,
+        TatonnementParams,
+        families=("free",),
+        draw=_noise_draw,
+        doc="labour shares relax toward the logit best response to prices",
+    ),
 )

@@ -253,9 +253,7 @@ def build(cls, table: Mapping[str, Any] | None, where: str, *, ignore: tuple[str
         try:
             value = _convert(raw, tp)
         except _Bad:
-            raise ConfigError(
-                f"config key '{prefix}{name}' must be {_type_name(tp)}, got {raw!r}"
-            ) from None
+            raise ConfigError(f"config key '{prefix}{name}' must be {_type_name(tp)}, got {raw!r}") from None
         if f.validator is not None:
             try:
                 f.validator(None, f, value)

@@ -35,8 +35,9 @@ def nan_max(values) -> float:
 
 
 def _max_change(new: dict, old: dict) -> float:
-    return nan_max(float(np.max(np.abs(arr - old[name]))) if arr.size else 0.0
-                   for name, arr in new.items() if arr is not old[name])
+    return nan_max(
+        float(np.max(np.abs(arr - old[name]))) if arr.size else 0.0 for name, arr in new.items() if arr is not old[name]
+    )
 
 
 def step(model: Model, state: State, draws: dict) -> tuple[State, float]:
@@ -49,8 +50,9 @@ def step(model: Model, state: State, draws: dict) -> tuple[State, float]:
     allowed = {"w", *state.profile, *(k.split(".", 1)[1] for k in own)}
     if not isinstance(out, dict) or not set(out) <= allowed:
         bad = sorted(set(out) - allowed) if isinstance(out, dict) else type(out).__name__
-        raise PluginError(f"plugin '{mode.plugin}', mode '{mode.name}': update() returned {bad}; "
-                          f"it may return only {sorted(allowed)}")
+        raise PluginError(
+            f"plugin '{mode.plugin}', mode '{mode.name}': update() returned {bad}; it may return only {sorted(allowed)}"
+        )
 
     profile = {name: np.array(out.get(name, state.profile[name]), dtype=np.float64) for name in state.profile}
     profile = model.family.constrain(profile)

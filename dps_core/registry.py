@@ -159,7 +159,9 @@ class Registry:
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin '{plugin}' failed in hook {hook_name}: {type(exc).__name__}: {exc}") from None
+                raise PluginError(
+                    f"plugin '{plugin}' failed in hook {hook_name}: {type(exc).__name__}: {exc}"
+                ) from None
         # a plugin must not register one name twice within itself either
         seen: dict[tuple[str, str], int] = {}
         for kind, record in found:

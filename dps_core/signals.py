@@ -37,7 +37,8 @@ def _demand_scale(D: np.ndarray) -> float:
 @attrs.frozen
 class CoverageParams:
     smoothing: float = P.param(
-        0.02, doc="width tau of the smoothed minimum, relative to the mean positive demand (0: exact min, subgradient)",
+        0.02,
+        doc="width tau of the smoothed minimum, relative to the mean positive demand (0: exact min, subgradient)",
         validator=P.non_negative,
     )
 
@@ -84,7 +85,8 @@ def residual_utility(ctx):
 @attrs.frozen
 class CESParams:
     rho: float = P.param(
-        0.5, doc="substitution parameter rho = (sigma-1)/sigma: 1 linear, 0 Cobb-Douglas, -inf Leontief",
+        0.5,
+        doc="substitution parameter rho = (sigma-1)/sigma: 1 linear, 0 Cobb-Douglas, -inf Leontief",
         validator=P.in_range(None, 1.0),
     )
     floor: float = P.param(1e-12, doc="supply floor that keeps Z^rho finite", validator=P.positive)
@@ -142,7 +144,8 @@ def ces_utility(ctx):
 class PriceParams:
     rate: float = P.param(0.1, doc="price adjustment speed eta", unit="1/time", validator=P.non_negative)
     rule: Literal["multiplicative", "additive"] = P.param(
-        "multiplicative", doc="p <- p*exp(eta*dt*(D-Z)/scale) or p <- max(p_min, p + eta*dt*(D-Z)/scale); scale = mean positive demand"
+        "multiplicative",
+        doc="p <- p*exp(eta*dt*(D-Z)/scale) or p <- max(p_min, p + eta*dt*(D-Z)/scale); scale = mean positive demand",
     )
     p_min: float = P.param(1e-9, doc="price floor", validator=P.positive)
 
@@ -168,7 +171,9 @@ def price_advance(ctx):
 @attrs.frozen
 class InteractionParams:
     self_interaction: float = P.param(1.0, doc="diagonal coefficient B_ii (self-limitation)")
-    use_topology: bool = P.param(True, doc="off-diagonal B_ij from the topology's edge weights (false: B = self_interaction*I)")
+    use_topology: bool = P.param(
+        True, doc="off-diagonal B_ij from the topology's edge weights (false: B = self_interaction*I)"
+    )
 
 
 def _interaction_matrix(ctx):
@@ -204,13 +209,45 @@ def interaction_utility(ctx):
 
 
 SIGNALS = (
-    SignalSpec("coverage", coverage_gradient, coverage_utility, CoverageParams,
-               smoothed_utility=coverage_smoothed, doc="demand met, sum min(Z, D), with a smoothed minimum for its gradient"),
-    SignalSpec("residual", residual_gradient, residual_utility, doc="-1/2 squared residual D - Z (reconstruction error)"),
-    SignalSpec("ces", ces_gradient, ces_utility, CESParams, doc="CES aggregate of supply relative to demand; Leontief at rho = -inf"),
-    SignalSpec("price", price_gradient, coverage_utility, PriceParams,
-               arrays=(ArraySpec("price", ("agents", "tasks"), fill=1.0, doc="price of each good at each node (a scenario may set initial prices)"),),
-               advance=price_advance, doc="prices with memory following excess demand (tatonnement); U = demand met"),
-    SignalSpec("interaction", interaction_gradient, interaction_utility, InteractionParams,
-               doc="G = D - B Z with B = self_interaction*I + topology weights (Lotka-Volterra competition)"),
+    SignalSpec(
+        "coverage",
+        coverage_gradient,
+        coverage_utility,
+        CoverageParams,
+        smoothed_utility=coverage_smoothed,
+        doc="demand met, sum min(Z, D), with a smoothed minimum for its gradient",
+    ),
+    SignalSpec(
+        "residual", residual_gradient, residual_utility, doc="-1/2 squared residual D - Z (reconstruction error)"
+    ),
+    SignalSpec(
+        "ces",
+        ces_gradient,
+        ces_utility,
+        CESParams,
+        doc="CES aggregate of supply relative to demand; Leontief at rho = -inf",
+    ),
+    SignalSpec(
+        "price",
+        price_gradient,
+        coverage_utility,
+        PriceParams,
+        arrays=(
+            ArraySpec(
+                "price",
+                ("agents", "tasks"),
+                fill=1.0,
+                doc="price of each good at each node (a scenario may set initial prices)",
+            ),
+        ),
+        advance=price_advance,
+        doc="prices with memory following excess demand (tatonnement); U = demand met",
+    ),
+    SignalSpec(
+        "interaction",
+        interaction_gradient,
+        interaction_utility,
+        InteractionParams,
+        doc="G = D - B Z with B = self_interaction*I + topology weights (Lotka-Volterra competition)",
+    ),
 )

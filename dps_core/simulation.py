@@ -99,8 +99,14 @@ class Simulation:
     # --- construction ------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, source: str | Path | Mapping | Config, *, overrides: Mapping[str, Any] | None = None,
-                    plugins=(), entry_points: bool = True) -> "Simulation":
+    def from_config(
+        cls,
+        source: str | Path | Mapping | Config,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        plugins=(),
+        entry_points: bool = True,
+    ) -> "Simulation":
         """Build from a TOML path, a dict or a Config (dotted-key `overrides` applied last)."""
         registry = Registry(plugins, entry_points=entry_points)
         base_dir = None
@@ -113,9 +119,21 @@ class Simulation:
         return cls(config, registry=registry, base_dir=base_dir)
 
     @classmethod
-    def from_arrays(cls, demand, *, profile: Mapping[str, Any], resources=None, capability=None, topology=None,
-                    task_positions=None, task_similarity=None, costs=None, config: Mapping | Config | None = None,
-                    plugins=(), entry_points: bool = True) -> "Simulation":
+    def from_arrays(
+        cls,
+        demand,
+        *,
+        profile: Mapping[str, Any],
+        resources=None,
+        capability=None,
+        topology=None,
+        task_positions=None,
+        task_similarity=None,
+        costs=None,
+        config: Mapping | Config | None = None,
+        plugins=(),
+        entry_points: bool = True,
+    ) -> "Simulation":
         """Embed the engine on arrays you have: demand (K or rows x K), profile parameters
         ({'logits'} | {'mu','kappa'} | {'atoms'}), optional resources, capabilities, a Topology or
         scipy sparse adjacency, task positions/similarity and costs. `config` sets the rest."""
@@ -136,8 +154,17 @@ class Simulation:
         cfg = attrs.evolve(cfg, scenario=attrs.evolve(cfg.scenario, name="arrays", params={}))
         if topology is not None and not isinstance(topology, Topology):
             topology = Topology.from_scipy(topology, name="csr")
-        setup = Setup(demand=D, n_agents=n, task_positions=task_positions, task_similarity=task_similarity,
-                      capability=capability, resources=resources, profile=prof, topology=topology, costs=costs)
+        setup = Setup(
+            demand=D,
+            n_agents=n,
+            task_positions=task_positions,
+            task_similarity=task_similarity,
+            capability=capability,
+            resources=resources,
+            profile=prof,
+            topology=topology,
+            costs=costs,
+        )
         return cls(cfg, registry=registry, setup=setup)
 
     @classmethod
@@ -154,8 +181,10 @@ class Simulation:
         if status == "running" and writer_host == socket.gethostname() and _pid_alive(writer_pid):
             raise ArchiveError(f"archive {path} is being written by process {writer_pid}; wait for it or stop it first")
         if config.scenario.name == "arrays":
-            raise ArchiveError(f"archive {path} was made by Simulation.from_arrays; resume it with the same arrays "
-                               "in Python (sim.load_checkpoint) rather than from the archive alone")
+            raise ArchiveError(
+                f"archive {path} was made by Simulation.from_arrays; resume it with the same arrays "
+                "in Python (sim.load_checkpoint) rather than from the archive alone"
+            )
         registry = Registry(plugins, entry_points=entry_points)
         sim = cls(config, registry=registry, _seed_entropy=int(prov["seed_entropy"]))
         sim.run_id = prov["run_id"]
@@ -169,8 +198,16 @@ class Simulation:
         sim = cls.from_archive(path, plugins=plugins)
         return sim.run(path, steps=steps, progress=progress, overwrite=True)
 
-    def __init__(self, config: Config, *, registry: Registry | None = None, plugins=(), setup: Setup | None = None,
-                 base_dir: Path | None = None, _seed_entropy: int | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        registry: Registry | None = None,
+        plugins=(),
+        setup: Setup | None = None,
+        base_dir: Path | None = None,
+        _seed_entropy: int | None = None,
+    ):
         self.config = config
         self.registry = registry if registry is not None else Registry(plugins)
         self.run_id = uuid.uuid4().hex[:16]
@@ -189,7 +226,9 @@ class Simulation:
             self.metric_specs.append(Bound("metric", spec, prm, reg.owner("metric", name)))
         unused = set(config.metrics.params) - set(config.metrics.names)
         if unused:
-            raise ConfigError(f"config has [metrics.{sorted(unused)[0]}] but metric '{sorted(unused)[0]}' is not in metrics.names")
+            raise ConfigError(
+                f"config has [metrics.{sorted(unused)[0]}] but metric '{sorted(unused)[0]}' is not in metrics.names"
+            )
 
         # randomness: one SeedSequence, one child per use
         entropy = config.run.seed if _seed_entropy is None else _seed_entropy
@@ -202,13 +241,19 @@ class Simulation:
             n, k = scen.spec.size(scen.params)
             self._check_memory(int(n), int(k))
             try:
-                setup = scen.spec.build(ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir))
+                setup = scen.spec.build(
+                    ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir)
+                )
             except DPSError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin '{scen.plugin}' failed building scenario '{scen.name}': {type(exc).__name__}: {exc}") from None
+                raise PluginError(
+                    f"plugin '{scen.plugin}' failed building scenario '{scen.name}': {type(exc).__name__}: {exc}"
+                ) from None
             if not isinstance(setup, Setup):
-                raise PluginError(f"plugin '{scen.plugin}': scenario '{scen.name}' build() must return a Setup, got {type(setup).__name__}")
+                raise PluginError(
+                    f"plugin '{scen.plugin}': scenario '{scen.name}' build() must return a Setup, got {type(setup).__name__}"
+                )
         else:
             self._check_memory(setup.n_agents, np.asarray(setup.demand).shape[-1])
         self._setup_scenario = scen.name if scen is not None else "arrays"
@@ -244,7 +289,8 @@ class Simulation:
         if need > frac * avail:
             raise ResourceError(
                 f"a system of {n} agents x {k} tasks needs about {_gib(need)} of memory, but only {_gib(avail)} is "
-                f"available and run.max_memory_fraction = {frac} allows {_gib(frac * avail)}; reduce the agents or tasks")
+                f"available and run.max_memory_fraction = {frac} allows {_gib(frac * avail)}; reduce the agents or tasks"
+            )
 
     def _build(self, setup: Setup, base_dir, ss_topology, ss_init) -> tuple[Model, State]:
         cfg = self.config
@@ -278,11 +324,15 @@ class Simulation:
         if topo is None:
             tspec = self._bind("topology", cfg.topology)
             try:
-                topo = tspec.spec.build(TopologyContext(tspec.params, n, np.random.Generator(np.random.PCG64(ss_topology)), cfg, base_dir))
+                topo = tspec.spec.build(
+                    TopologyContext(tspec.params, n, np.random.Generator(np.random.PCG64(ss_topology)), cfg, base_dir)
+                )
             except DPSError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin '{tspec.plugin}' failed building topology '{tspec.name}': {type(exc).__name__}: {exc}") from None
+                raise PluginError(
+                    f"plugin '{tspec.plugin}' failed building topology '{tspec.name}': {type(exc).__name__}: {exc}"
+                ) from None
             if not isinstance(topo, Topology):
                 raise PluginError(f"plugin '{tspec.plugin}': topology '{tspec.name}' build() must return a Topology")
         if topo.n != n:
@@ -293,15 +343,19 @@ class Simulation:
         comps = self._components
         mode = comps["mode"]
         if mode.spec.families and family.name not in mode.spec.families:
-            raise ConfigError(f"mode '{mode.name}' works with profile families {list(mode.spec.families)}, "
-                              f"but profile.family is '{family.name}'")
+            raise ConfigError(
+                f"mode '{mode.name}' works with profile families {list(mode.spec.families)}, "
+                f"but profile.family is '{family.name}'"
+            )
         if mode.spec.signed_resources and cfg.budget.kind != "none":
             raise ConfigError(f"mode '{mode.name}' has signed resources (activations); budget.kind must be 'none'")
         if family.name == "signed" and cfg.penalty.specialisation:
             raise ConfigError("penalty.specialisation needs a non-negative profile family (entropy), not 'signed'")
         if cfg.disperse.rate * cfg.run.dt > 1:
-            raise ConfigError(f"disperse.rate * run.dt must be <= 1 (an agent cannot send more than it has), got "
-                              f"{cfg.disperse.rate * cfg.run.dt}")
+            raise ConfigError(
+                f"disperse.rate * run.dt must be <= 1 (an agent cannot send more than it has), got "
+                f"{cfg.disperse.rate * cfg.run.dt}"
+            )
         if cfg.budget.kind == "price" and costs is None:
             raise ConfigError(f"budget.kind = 'price' needs agent costs, and {where} gives none")
 
@@ -310,8 +364,10 @@ class Simulation:
         if setup.profile is not None:
             shapes = family.shapes(n, k)
             if set(setup.profile) != set(shapes):
-                raise ConfigError(f"{where}: profile family '{family.name}' takes parameters {sorted(shapes)}, "
-                                  f"got {sorted(setup.profile)}")
+                raise ConfigError(
+                    f"{where}: profile family '{family.name}' takes parameters {sorted(shapes)}, "
+                    f"got {sorted(setup.profile)}"
+                )
             prof = {p: arr(setup.profile[p], shapes[p], f"profile['{p}']", None) for p in shapes}
             prof = family.constrain(prof)
         else:
@@ -321,9 +377,23 @@ class Simulation:
         if not mode.spec.signed_resources and np.any(w < 0):
             raise ConfigError(f"{where}: resources must be non-negative for mode '{mode.name}'")
 
-        model = Model(n_agents=n, n_tasks=k, demand_rows=D.shape[0], family=family, alpha=cfg.profile.alpha,
-                      dt=cfg.run.dt, topology=topo, mixing=mixing, task_positions=x, task_similarity=sim_t,
-                      costs=costs, config=cfg, signal=comps["signal"], mode=mode, demand=comps["demand"])
+        model = Model(
+            n_agents=n,
+            n_tasks=k,
+            demand_rows=D.shape[0],
+            family=family,
+            alpha=cfg.profile.alpha,
+            dt=cfg.run.dt,
+            topology=topo,
+            mixing=mixing,
+            task_positions=x,
+            task_similarity=sim_t,
+            costs=costs,
+            config=cfg,
+            signal=comps["signal"],
+            mode=mode,
+            demand=comps["demand"],
+        )
         b = cfg.budget
         if b.kind != "none":
             if b.value is not None:
@@ -354,7 +424,9 @@ class Simulation:
                 extras[qname] = value
         unknown = set(setup.extras) - set(extras)
         if unknown:
-            raise ConfigError(f"{where}: initial value for undeclared array(s) {sorted(unknown)}; declared: {sorted(extras)}")
+            raise ConfigError(
+                f"{where}: initial value for undeclared array(s) {sorted(unknown)}; declared: {sorted(extras)}"
+            )
         state.extras = extras
         if not mode.spec.signed_resources:
             from .budget import project
@@ -368,8 +440,10 @@ class Simulation:
         for name, arr in self.state.arrays().items():
             got = new.arrays().get(name)
             if got is None or got.shape != arr.shape:
-                raise ArchiveError(f"checkpoint array '{name}' is missing or has shape "
-                                   f"{None if got is None else got.shape}, expected {arr.shape}")
+                raise ArchiveError(
+                    f"checkpoint array '{name}' is missing or has shape "
+                    f"{None if got is None else got.shape}, expected {arr.shape}"
+                )
         self.state = new
         self.rng.bit_generator.state = ck["rng"]
 
@@ -415,8 +489,10 @@ class Simulation:
             value = self.call_plugin(b.plugin, f"metric '{b.name}'", b.spec.compute, ctx)
             if isinstance(value, Mapping):
                 if set(value) != set(b.spec.series):
-                    raise PluginError(f"plugin '{b.plugin}', metric '{b.name}' returned {sorted(value)}; it declared "
-                                      f"outputs {list(b.spec.series)}")
+                    raise PluginError(
+                        f"plugin '{b.plugin}', metric '{b.name}' returned {sorted(value)}; it declared "
+                        f"outputs {list(b.spec.series)}"
+                    )
                 out.update({k: float(v) for k, v in value.items()})
             else:
                 out[b.spec.series[0]] = float(value)
@@ -454,8 +530,10 @@ class Simulation:
             if D is not None:
                 D = np.ascontiguousarray(D, dtype=np.float64)
                 if D.shape != state.demand.shape:
-                    raise PluginError(f"plugin '{dem.plugin}', demand '{dem.name}' returned shape {D.shape}, "
-                                      f"expected {state.demand.shape}")
+                    raise PluginError(
+                        f"plugin '{dem.plugin}', demand '{dem.name}' returned shape {D.shape}, "
+                        f"expected {state.demand.shape}"
+                    )
                 state.demand = D
         mode = model.mode
         draws = {}
@@ -470,12 +548,16 @@ class Simulation:
         except Exception as exc:
             owners = {b.plugin for b in (model.mode, model.signal)} - {CORE_PLUGIN}
             who = f"plugin '{sorted(owners)[0]}'" if owners else "the core"
-            raise PluginError(f"step {state.step + 1}: {who} failed in mode '{model.mode.name}' / signal "
-                              f"'{model.signal.name}': {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"step {state.step + 1}: {who} failed in mode '{model.mode.name}' / signal "
+                f"'{model.signal.name}': {type(exc).__name__}: {exc}"
+            ) from exc
         if not math.isfinite(change):
             bad = list(new.non_finite()) or ["(unknown)"]
-            raise NumericalError(f"step {new.step}: {'array' if len(bad) == 1 else 'arrays'} "
-                                 f"{', '.join(repr(b) for b in bad)} became NaN or inf; try a smaller run.dt or learning rate")
+            raise NumericalError(
+                f"step {new.step}: {'array' if len(bad) == 1 else 'arrays'} "
+                f"{', '.join(repr(b) for b in bad)} became NaN or inf; try a smaller run.dt or learning rate"
+            )
         self.state = new
         self._last_change = change
         return change
@@ -520,8 +602,14 @@ class Simulation:
         self._resume_from = None
         return ArchiveWriter.reopen(output, self)
 
-    def run(self, output: str | Path | None = None, *, steps: int | None = None, progress: bool = False,
-            overwrite: bool = False) -> RunResult:
+    def run(
+        self,
+        output: str | Path | None = None,
+        *,
+        steps: int | None = None,
+        progress: bool = False,
+        overwrite: bool = False,
+    ) -> RunResult:
         """Run to `steps` (default run.steps) total steps, recording metrics every run.record_every
         steps and, when `output` is given, writing the archive (checkpoints every
         run.checkpoint_every steps). Stops early when the largest change per unit time falls below
@@ -583,8 +671,9 @@ class Simulation:
             if status in ("finished", "converged") or message:
                 self.registry.call("dps_run_end", simulation=self, status=status)
         final = {k: v[-1] for k, v in self.history.items() if k not in ("step", "time")}
-        return RunResult(status, self.state.step, final, None if output is None else Path(output),
-                         _time.perf_counter() - t0)
+        return RunResult(
+            status, self.state.step, final, None if output is None else Path(output), _time.perf_counter() - t0
+        )
 
 
 def _pid_alive(pid: int) -> bool:

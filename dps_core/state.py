@@ -17,8 +17,16 @@ __all__ = ["State"]
 class State:
     """Arrays of one system at one step."""
 
-    def __init__(self, profile: dict, w: np.ndarray, C: np.ndarray, demand: np.ndarray, extras: dict | None = None,
-                 step: int = 0, time: float = 0.0):
+    def __init__(
+        self,
+        profile: dict,
+        w: np.ndarray,
+        C: np.ndarray,
+        demand: np.ndarray,
+        extras: dict | None = None,
+        step: int = 0,
+        time: float = 0.0,
+    ):
         self.profile = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in profile.items()}
         self.w = np.ascontiguousarray(w, dtype=np.float64)
         self.C = np.ascontiguousarray(C, dtype=np.float64)

@@ -22,7 +22,16 @@ __all__ = ["Topology"]
 class Topology:
     """An N-node graph: complete (no matrix) or CSR arrays. Immutable after construction."""
 
-    def __init__(self, n: int, indptr=None, indices=None, data=None, *, name: str = "csr", params: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        n: int,
+        indptr=None,
+        indices=None,
+        data=None,
+        *,
+        name: str = "csr",
+        params: Mapping[str, Any] | None = None,
+    ):
         self.n = int(n)
         self.name = name
         self.params = dict(params or {})
@@ -71,8 +80,16 @@ class Topology:
         return cls(m.shape[0], m.indptr, m.indices, m.data, name=name, params=params)
 
     @classmethod
-    def from_edges(cls, n: int, edges, weights=None, *, directed: bool = False, name: str = "edges",
-                   params: Mapping[str, Any] | None = None) -> "Topology":
+    def from_edges(
+        cls,
+        n: int,
+        edges,
+        weights=None,
+        *,
+        directed: bool = False,
+        name: str = "edges",
+        params: Mapping[str, Any] | None = None,
+    ) -> "Topology":
         """From an (E, 2) array of node pairs; undirected edges are stored both ways."""
         edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         w = np.ones(len(edges)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -83,7 +100,11 @@ class Topology:
         rows, cols = edges[:, 0], edges[:, 1]
         if not directed:
             keep = rows != cols
-            rows, cols, w = np.concatenate([rows, cols[keep]]), np.concatenate([cols, rows[keep]]), np.concatenate([w, w[keep]])
+            rows, cols, w = (
+                np.concatenate([rows, cols[keep]]),
+                np.concatenate([cols, rows[keep]]),
+                np.concatenate([w, w[keep]]),
+            )
         m = sp.coo_matrix((w, (rows, cols)), shape=(n, n)).tocsr()
         return cls.from_scipy(m, name=name, params=params)
 
@@ -133,7 +154,7 @@ class Topology:
         """Nodes that node i is linked to."""
         if self.kind == "complete":
             return np.delete(np.arange(self.n), i)
-        return self.indices[self.indptr[i]:self.indptr[i + 1]]
+        return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
     def __repr__(self) -> str:
         return f"Topology({self.name!r}, n={self.n}, edges={self.n_edges})"

@@ -44,9 +44,12 @@ def pytest_configure(config):
         from dps_core.backend import compiled_error
 
         raise pytest.UsageError(
-            f"tests expect the '{expected}' kernel backend but dps_core runs '{dps_core.backend()}' ({compiled_error()})")
+            f"tests expect the '{expected}' kernel backend but dps_core runs '{dps_core.backend()}' ({compiled_error()})"
+        )
     if os.environ.get("DPS_EXPECT_INSTALLED") == "1" and Path(dps_core.__file__).resolve().parent == REPO / "dps_core":
-        raise pytest.UsageError(f"tests import dps_core from the source tree ({dps_core.__file__}), not the installed package")
+        raise pytest.UsageError(
+            f"tests import dps_core from the source tree ({dps_core.__file__}), not the installed package"
+        )
 
 
 @pytest.fixture

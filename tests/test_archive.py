@@ -37,7 +37,17 @@ def test_layout_and_provenance(tmp_path):
         assert a["seed_entropy"] == "9" and list(a["seed_spawn_key"]) == []
         assert "core" in json.loads(a["plugins"])
         assert a["created"].startswith("20")
-        for group in ("tasks", "agents", "topology", "timeseries", "snapshots", "checkpoint", "run", "plugins/core", "scenario"):
+        for group in (
+            "tasks",
+            "agents",
+            "topology",
+            "timeseries",
+            "snapshots",
+            "checkpoint",
+            "run",
+            "plugins/core",
+            "scenario",
+        ):
             assert group in f, group
         ts = f["timeseries"]
         assert list(ts["step"][()]) == list(range(0, 61, 5))
@@ -91,8 +101,9 @@ KILLER = textwrap.dedent("""
 
 def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path, capsys):
     path = tmp_path / "killed.h5"
-    proc = subprocess.run([sys.executable, "-c", KILLER.format(config=CONFIG), str(path)], capture_output=True,
-                          cwd=tmp_path)  # not the repository: `python -c` imports from its working directory
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER.format(config=CONFIG), str(path)], capture_output=True, cwd=tmp_path
+    )  # not the repository: `python -c` imports from its working directory
     assert proc.returncode == -9, proc.stderr.decode()
     with pytest.raises(OSError):
         h5py.File(path, "r")  # the HDF5 fact the design rests on
@@ -137,6 +148,7 @@ def test_refuses_to_overwrite_and_reports_unwritable_paths(tmp_path):
     ro.chmod(0o500)
     try:
         import os
+
         if os.access(ro, os.W_OK):  # root ignores permissions: use a path that cannot be a file instead
             target = tmp_path / "x.h5" / "inside.h5"
         else:
@@ -164,8 +176,14 @@ def test_bad_archives_are_clear_errors(tmp_path):
 
 
 def test_nan_stops_the_run_and_keeps_the_archive(tmp_path):
-    bad = {**CONFIG, "mode": {"name": "gradient", "eta_w": 1e308}, "demand": {"name": "static"},
-           "signal": {"name": "residual"}, "archive": {"snapshots": ["S"]}, "scenario": {"agents": 9, "tasks": 12, "peaks": 2, "floor": 0.5}}
+    bad = {
+        **CONFIG,
+        "mode": {"name": "gradient", "eta_w": 1e308},
+        "demand": {"name": "static"},
+        "signal": {"name": "residual"},
+        "archive": {"snapshots": ["S"]},
+        "scenario": {"agents": 9, "tasks": 12, "peaks": 2, "floor": 0.5},
+    }
     path = tmp_path / "nan.h5"
     with pytest.raises(dps_core.NumericalError, match=r"step \d+: arrays? '(profile/mu|w)'.* became NaN or inf"):
         Simulation.from_config(bad).run(path)

@@ -43,8 +43,23 @@ def test_run_prints_summary_and_writes_archive(cfg, capsys):
 
 
 def test_run_json_overrides_and_explicit_output(cfg, capsys):
-    code = main(["run", str(cfg), "--json", "-o", "out.h5", "--steps", "12", "--seed", "4",
-                 "--set", "mode.eta=0.1", "--set", "run.record_every=4"])
+    code = main(
+        [
+            "run",
+            str(cfg),
+            "--json",
+            "-o",
+            "out.h5",
+            "--steps",
+            "12",
+            "--seed",
+            "4",
+            "--set",
+            "mode.eta=0.1",
+            "--set",
+            "run.record_every=4",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["step"] == 12 and data["archive"] == "out.h5" and 0 < data["metrics"]["efficacy"] <= 1
@@ -71,18 +86,24 @@ def one_error_line(capsys, code, expected_code, *fragments):
         assert f in lines[0], (f, lines[0])
 
 
-@pytest.mark.parametrize("args,code,fragments", [
-    (["--set", "run.stpes=3"], 2, ["unknown config key 'run.stpes'", "did you mean 'steps'"]),
-    (["--set", "run.dt=-1"], 2, ["'run.dt' must be > 0"]),
-    (["--set", "run.steps=abc"], 2, ["'run.steps' must be an integer, got 'abc'"]),
-    (["--set", "scenario.name=nope"], 2, ["unknown scenario 'nope'", "Available:", "generic"]),
-    (["--set", "topology.name=torus"], 2, ["unknown topology 'torus'", "Available:"]),
-    (["--set", "steps"], 2, ["section.key=value"]),
-    (["--set", "scenario.agents=2000000000"], 6, ["needs about", "GiB", "available"]),
-    (["-o", "/proc/no/such/place.h5"], 4, ["cannot write archive", "does not exist"]),
-    (["--set", "mode.eta_w=1e308", "--set", "signal.name=\"residual\"", "--set", "scenario.floor=0.5"], 5,
-     ["became NaN or inf"]),
-])
+@pytest.mark.parametrize(
+    "args,code,fragments",
+    [
+        (["--set", "run.stpes=3"], 2, ["unknown config key 'run.stpes'", "did you mean 'steps'"]),
+        (["--set", "run.dt=-1"], 2, ["'run.dt' must be > 0"]),
+        (["--set", "run.steps=abc"], 2, ["'run.steps' must be an integer, got 'abc'"]),
+        (["--set", "scenario.name=nope"], 2, ["unknown scenario 'nope'", "Available:", "generic"]),
+        (["--set", "topology.name=torus"], 2, ["unknown topology 'torus'", "Available:"]),
+        (["--set", "steps"], 2, ["section.key=value"]),
+        (["--set", "scenario.agents=2000000000"], 6, ["needs about", "GiB", "available"]),
+        (["-o", "/proc/no/such/place.h5"], 4, ["cannot write archive", "does not exist"]),
+        (
+            ["--set", "mode.eta_w=1e308", "--set", 'signal.name="residual"', "--set", "scenario.floor=0.5"],
+            5,
+            ["became NaN or inf"],
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_an_exit_code(cfg, capsys, args, code, fragments):
     one_error_line(capsys, main(["run", str(cfg), "--no-progress", *args]), code, *fragments)
 
@@ -110,8 +131,21 @@ def test_bad_arguments_are_usage_errors(cfg, capsys):
 
 
 def test_nan_leaves_a_readable_archive(cfg, capsys):
-    code = main(["run", str(cfg), "-o", "nan.h5", "--set", "mode.eta_w=1e308", "--set", "signal.name=residual",
-                 "--set", "scenario.floor=0.5", "--no-progress"])
+    code = main(
+        [
+            "run",
+            str(cfg),
+            "-o",
+            "nan.h5",
+            "--set",
+            "mode.eta_w=1e308",
+            "--set",
+            "signal.name=residual",
+            "--set",
+            "scenario.floor=0.5",
+            "--no-progress",
+        ]
+    )
     assert code == 5
     with open_archive(cfg.parent / "nan.h5") as ar:
         assert ar.status == "failed" and "NaN" in ar.message
@@ -140,8 +174,12 @@ def test_plugins_scenarios_inspect(cfg, capsys):
 
 def test_stdout_is_clean_json_in_a_subprocess(cfg):
     """The library logs nothing to stdout (structlog wraps stdlib logging); the CLI logs to stderr."""
-    proc = subprocess.run([sys.executable, "-m", "dps_core.cli", "-vv", "run", str(cfg), "--json", "-o", "j.h5"],
-                          capture_output=True, text=True, cwd=cfg.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dps_core.cli", "-vv", "run", str(cfg), "--json", "-o", "j.h5"],
+        capture_output=True,
+        text=True,
+        cwd=cfg.parent,
+    )
     assert proc.returncode == 0, proc.stderr
     json.loads(proc.stdout)  # nothing but the JSON document
     assert "recorded" in proc.stderr  # debug logs went to stderr

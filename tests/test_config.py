@@ -40,42 +40,54 @@ names = ["productivity"]
     assert cfg.replace(**{"run.steps": 9}).run.steps == 9
 
 
-@pytest.mark.parametrize("data,fragment", [
-    ({"run": {"stpes": 3}}, "unknown config key 'run.stpes'; did you mean 'steps'?"),
-    ({"runn": {}}, "unknown config section '[runn]'; did you mean 'run'?"),
-    ({"run": {"steps": "many"}}, "config key 'run.steps' must be an integer, got 'many'"),
-    ({"run": {"steps": -1}}, "config key 'run.steps' must be >= 0"),
-    ({"run": {"dt": 0}}, "config key 'run.dt' must be > 0"),
-    ({"run": {"steps": 1.5}}, "'run.steps' must be an integer"),
-    ({"profile": {"family": "gaussian"}}, "must be one of 'free', 'vonmises', 'signed'"),
-    ({"mixing": {"name": "conservative", "gamma": 1.5}}, "needs gamma in [0, 1]"),
-    ({"profile": {"family": "signed", "alpha": 2.0}}, "alpha must be 1"),
-    ({"run": 3}, "config section '[run]' must be a table"),
-    ({"metrics": {"names": "productivity"}}, "'metrics.names' must be a list"),
-    ({"archive": {"swmr": "yes"}}, "'archive.swmr' must be true or false"),
-])
+@pytest.mark.parametrize(
+    "data,fragment",
+    [
+        ({"run": {"stpes": 3}}, "unknown config key 'run.stpes'; did you mean 'steps'?"),
+        ({"runn": {}}, "unknown config section '[runn]'; did you mean 'run'?"),
+        ({"run": {"steps": "many"}}, "config key 'run.steps' must be an integer, got 'many'"),
+        ({"run": {"steps": -1}}, "config key 'run.steps' must be >= 0"),
+        ({"run": {"dt": 0}}, "config key 'run.dt' must be > 0"),
+        ({"run": {"steps": 1.5}}, "'run.steps' must be an integer"),
+        ({"profile": {"family": "gaussian"}}, "must be one of 'free', 'vonmises', 'signed'"),
+        ({"mixing": {"name": "conservative", "gamma": 1.5}}, "needs gamma in [0, 1]"),
+        ({"profile": {"family": "signed", "alpha": 2.0}}, "alpha must be 1"),
+        ({"run": 3}, "config section '[run]' must be a table"),
+        ({"metrics": {"names": "productivity"}}, "'metrics.names' must be a list"),
+        ({"archive": {"swmr": "yes"}}, "'archive.swmr' must be true or false"),
+    ],
+)
 def test_bad_values_name_the_key(data, fragment):
     with pytest.raises(ConfigError) as exc:
         Config.from_dict(data)
     assert fragment in str(exc.value)
 
 
-@pytest.mark.parametrize("data,fragment", [
-    ({"scenario": {"name": "generik"}}, "unknown scenario 'generik' (config key 'scenario.name'). Did you mean 'generic'?"),
-    ({"mode": {"name": "gradiant"}}, "unknown mode 'gradiant'"),
-    ({"mode": {"name": "nope"}}, "Available: gradient, imitation, lca, replicator, selfish, tatonnement"),
-    ({"signal": {"name": "coverage", "smoothin": 1}}, "unknown config key 'signal.smoothin'; did you mean 'smoothing'?"),
-    ({"scenario": {"peaks": 2, "width": [0.1, 0.2, 0.3]}}, "width must be one positive value or 2 positive values"),
-    ({"scenario": {"agents": 0}}, "config key 'scenario.agents' must be > 0"),
-    ({"topology": {"name": "ring", "k": -2}}, "config key 'topology.k' must be >= 0"),
-    ({"metrics": {"names": ["productivity", "hapiness"]}}, "unknown metric 'hapiness'"),
-    ({"mode": {"name": "tatonnement"}}, "mode 'tatonnement' works with profile families ['free']"),
-    ({"archive": {"snapshots": ["S", "velocity"]}}, "archive.snapshots: unknown array 'velocity'"),
-    ({"mixing": {"name": "mean_field"}, "topology": {"name": "ring"}}, "mixing 'mean_field' is the complete graph"),
-    ({"mode": {"name": "lca"}, "budget": {"kind": "total"}}, "budget.kind must be 'none'"),
-    ({"disperse": {"rate": 2.0}}, "disperse.rate * run.dt must be <= 1"),
-    ({"budget": {"kind": "price"}}, "needs agent costs"),
-])
+@pytest.mark.parametrize(
+    "data,fragment",
+    [
+        (
+            {"scenario": {"name": "generik"}},
+            "unknown scenario 'generik' (config key 'scenario.name'). Did you mean 'generic'?",
+        ),
+        ({"mode": {"name": "gradiant"}}, "unknown mode 'gradiant'"),
+        ({"mode": {"name": "nope"}}, "Available: gradient, imitation, lca, replicator, selfish, tatonnement"),
+        (
+            {"signal": {"name": "coverage", "smoothin": 1}},
+            "unknown config key 'signal.smoothin'; did you mean 'smoothing'?",
+        ),
+        ({"scenario": {"peaks": 2, "width": [0.1, 0.2, 0.3]}}, "width must be one positive value or 2 positive values"),
+        ({"scenario": {"agents": 0}}, "config key 'scenario.agents' must be > 0"),
+        ({"topology": {"name": "ring", "k": -2}}, "config key 'topology.k' must be >= 0"),
+        ({"metrics": {"names": ["productivity", "hapiness"]}}, "unknown metric 'hapiness'"),
+        ({"mode": {"name": "tatonnement"}}, "mode 'tatonnement' works with profile families ['free']"),
+        ({"archive": {"snapshots": ["S", "velocity"]}}, "archive.snapshots: unknown array 'velocity'"),
+        ({"mixing": {"name": "mean_field"}, "topology": {"name": "ring"}}, "mixing 'mean_field' is the complete graph"),
+        ({"mode": {"name": "lca"}, "budget": {"kind": "total"}}, "budget.kind must be 'none'"),
+        ({"disperse": {"rate": 2.0}}, "disperse.rate * run.dt must be <= 1"),
+        ({"budget": {"kind": "price"}}, "needs agent costs"),
+    ],
+)
 def test_bad_components_list_what_is_allowed(data, fragment, monkeypatch):
     monkeypatch.setenv("DPS_DISABLE_PLUGINS", "all")  # the core's own names only, whatever is installed
     with pytest.raises(ConfigError) as exc:

@@ -30,9 +30,14 @@ def test_projection_is_the_euclidean_projection():
         w = project_weighted_simplex(v, c, B)
         assert np.all(w >= 0) and c @ w == pytest.approx(B, rel=1e-12)
         # compare with a generic constrained solver (SLSQP)
-        res = minimize(lambda x: ((x - v) ** 2).sum(), np.full(6, B / c.sum()), method="SLSQP",
-                       bounds=[(0, None)] * 6, constraints=[{"type": "eq", "fun": lambda x: c @ x - B}],
-                       options={"ftol": 1e-14, "maxiter": 500})
+        res = minimize(
+            lambda x: ((x - v) ** 2).sum(),
+            np.full(6, B / c.sum()),
+            method="SLSQP",
+            bounds=[(0, None)] * 6,
+            constraints=[{"type": "eq", "fun": lambda x: c @ x - B}],
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
         np.testing.assert_allclose(w, res.x, atol=1e-6)
     assert np.array_equal(project(np.array([0.2, -1.0, 0.3]), "total", 1.0, None, False), [0.2, 0.0, 0.3])
     assert np.array_equal(project(np.array([2.0, -1.0, 0.5]), "per_agent", 1.0, None, False), [1.0, 0.0, 0.5])
@@ -53,8 +58,16 @@ def test_budgets_and_profile_constraints_hold_after_every_step(budget, holds, fa
     if mode == "gradient":
         params["eta_w"] = 0.5
     signal = "residual" if family == "signed" else "coverage"
-    sim = Simulation.from_config(cfg(budget=budget, profile={"family": family}, mode=params, signal={"name": signal},
-                                     init={"kind": "random"}, penalty={"resource": 0.01}))
+    sim = Simulation.from_config(
+        cfg(
+            budget=budget,
+            profile={"family": family},
+            mode=params,
+            signal={"name": signal},
+            init={"kind": "random"},
+            penalty={"resource": 0.01},
+        )
+    )
     for _ in range(25):
         sim.step()
         w = sim.state.w
@@ -134,9 +147,13 @@ def test_lca_fixed_point_with_orthonormal_dictionary_is_soft_threshold():
     k = 8
     Q, _ = np.linalg.qr(np.random.default_rng(4).normal(size=(k, k)))
     x = np.random.default_rng(5).normal(size=k)
-    config = {"run": {"steps": 400, "dt": 0.2}, "profile": {"family": "signed"},
-              "mixing": {"name": "mean_field", "gamma": 1.0, "pool": "sum"}, "signal": {"name": "residual"},
-              "mode": {"name": "lca", "tau": 1.0, "threshold": 0.3}}
+    config = {
+        "run": {"steps": 400, "dt": 0.2},
+        "profile": {"family": "signed"},
+        "mixing": {"name": "mean_field", "gamma": 1.0, "pool": "sum"},
+        "signal": {"name": "residual"},
+        "mode": {"name": "lca", "tau": 1.0, "threshold": 0.3},
+    }
     sim = Simulation.from_arrays(x, profile={"atoms": Q.T}, resources=np.zeros(k), config=config)
     sim.run()
     b = Q.T @ x
@@ -146,8 +163,9 @@ def test_lca_fixed_point_with_orthonormal_dictionary_is_soft_threshold():
 
 def test_imitation_homogenises():
     """Copying better neighbours removes diversity: the number of distinct profiles falls."""
-    c = cfg(mode={"name": "imitation", "rate": 0.5}, init={"kind": "random"}, run={"steps": 200},
-            scenario={"agents": 30})
+    c = cfg(
+        mode={"name": "imitation", "rate": 0.5}, init={"kind": "random"}, run={"steps": 200}, scenario={"agents": 30}
+    )
     sim = Simulation.from_config(c)
     before = len(np.unique(sim.state.profile["mu"]))
     sim.step(200)
@@ -157,11 +175,20 @@ def test_imitation_homogenises():
 
 def test_tatonnement_prices_clear_the_market():
     """Two goods, two agents, each better at one: prices settle where supply meets demand."""
-    config = {"run": {"steps": 3000, "dt": 0.1}, "profile": {"family": "free"},
-              "signal": {"name": "price", "rate": 0.5}, "mode": {"name": "tatonnement", "rate": 1.0, "beta": 20.0}}
+    config = {
+        "run": {"steps": 3000, "dt": 0.1},
+        "profile": {"family": "free"},
+        "signal": {"name": "price", "rate": 0.5},
+        "mode": {"name": "tatonnement", "rate": 1.0, "beta": 20.0},
+    }
     D = np.array([0.5, 0.5])
-    sim = Simulation.from_arrays(D, profile={"logits": np.zeros((2, 2))}, capability=[[2.0, 0.5], [0.5, 2.0]],
-                                 resources=[0.5, 0.5], config=config)
+    sim = Simulation.from_arrays(
+        D,
+        profile={"logits": np.zeros((2, 2))},
+        capability=[[2.0, 0.5], [0.5, 2.0]],
+        resources=[0.5, 0.5],
+        config=config,
+    )
     sim.step(3000)
     ctx = sim.context()
     np.testing.assert_allclose(ctx.Z[0], D, atol=0.02)
@@ -187,9 +214,15 @@ def test_demand_rotation_and_shock():
 
 
 def test_learning_by_doing_and_dispersal():
-    sim = Simulation.from_config(cfg(learn={"rate": 0.5, "forget": 0.1}, disperse={"rate": 0.2},
-                                     topology={"name": "ring", "k": 1}, mixing={"name": "shared"},
-                                     run={"dt": 0.5}))
+    sim = Simulation.from_config(
+        cfg(
+            learn={"rate": 0.5, "forget": 0.1},
+            disperse={"rate": 0.2},
+            topology={"name": "ring", "k": 1},
+            mixing={"name": "shared"},
+            run={"dt": 0.5},
+        )
+    )
     S0, C0, w0 = sim.S, sim.state.C.copy(), sim.state.w.copy()
     sim.step()
     np.testing.assert_allclose(sim.state.C, C0 + 0.5 * (0.5 * w0[:, None] * S0 - 0.1 * (C0 - 1)), rtol=1e-13)
@@ -206,8 +239,9 @@ def test_conservative_supply_total_in_a_run():
 
 def test_a_state_you_hold_is_never_overwritten():
     """Kernels may recycle buffers of dropped states, never of states someone still holds."""
-    sim = Simulation.from_config(cfg(profile={"family": "free"}, scenario={"agents": 200, "tasks": 32},
-                                     mode={"eta": 0.5}))
+    sim = Simulation.from_config(
+        cfg(profile={"family": "free"}, scenario={"agents": 200, "tasks": 32}, mode={"eta": 0.5})
+    )
     held = sim.state
     copy = {k: v.copy() for k, v in held.arrays().items()}
     view = sim.state.profile["logits"][:3]
@@ -224,7 +258,9 @@ def test_nan_in_one_array_is_caught_even_when_later_arrays_are_finite(family, pa
     """Resources stay finite (eta_w = 0); a NaN in one agent's profile must still stop the run."""
     from dps_core import NumericalError
 
-    sim = Simulation.from_config(cfg(profile={"family": family}, signal={"name": "residual" if family == "signed" else "coverage"}))
+    sim = Simulation.from_config(
+        cfg(profile={"family": family}, signal={"name": "residual" if family == "signed" else "coverage"})
+    )
     sim.state.profile[param] = sim.state.profile[param].copy()
     sim.state.profile[param][0] = np.nan
     with pytest.raises(NumericalError, match=f"'profile/{param}'"):

@@ -30,7 +30,8 @@ def make(family="vonmises", mixing=MIXINGS[0], signal=SIGNALS[0], alpha=1.0, pen
         "run": {"steps": 1, "seed": 5},
         "scenario": {"name": "generic", "agents": n, "tasks": k, "peaks": 2, "width": 0.6, "floor": 0.2},
         "profile": {"family": family, "alpha": alpha, "kappa": 2.0},
-        "mixing": mixing[0], "topology": mixing[1],
+        "mixing": mixing[0],
+        "topology": mixing[1],
         "signal": {"name": signal[0], **signal[1]},
         "penalty": penalty or {},
         "init": {"kind": "random"},
@@ -84,13 +85,13 @@ def smoothed_objective(sim, profile, w):
 CHAIN = [
     (fam, mix, sig, alpha)
     for fam, mix, sig, alpha in itertools.product(
-        ["free", "vonmises", "signed"], range(len(MIXINGS)), [SIGNALS[0], SIGNALS[1], SIGNALS[2]], [1.0, 1.7])
+        ["free", "vonmises", "signed"], range(len(MIXINGS)), [SIGNALS[0], SIGNALS[1], SIGNALS[2]], [1.0, 1.7]
+    )
     if not (fam == "signed" and (alpha != 1.0 or sig[0] != "residual"))
 ]
 
 
-@pytest.mark.parametrize("family,mix,signal,alpha", CHAIN,
-                         ids=[f"{f}-{m}-{s[0]}-{a}" for f, m, s, a in CHAIN])
+@pytest.mark.parametrize("family,mix,signal,alpha", CHAIN, ids=[f"{f}-{m}-{s[0]}-{a}" for f, m, s, a in CHAIN])
 def test_gradient_mode_ascends_J_exactly(family, mix, signal, alpha):
     """dJ/dtheta from scatter + chain rule equals the finite difference of J, penalties included."""
     pen = {"resource": 0.3, "communication": 0.2}

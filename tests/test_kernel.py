@@ -105,11 +105,18 @@ def build(family, mode, signal, mixing, extra, n=9, k=7, seed=0):
         from dps_core.generic import peak_mixture, ring_positions
 
         demand = peak_mixture(ring_positions(k), [0.5, 3.0], [0.5, 0.5], [1.0, 1.0], 0.1)
-        fam_params = {"free": {"logits": rng.normal(size=(n, k))},
-                      "vonmises": {"mu": rng.uniform(0, 6.28, n), "kappa": np.full(n, 2.0)},
-                      "signed": {"atoms": rng.normal(size=(n, k))}}[family]
-        return Simulation.from_arrays(demand, profile=fam_params, topology=random_topology(n), config=sim_cfg,
-                                      capability=rng.uniform(0.5, 1.5, (n, k)))
+        fam_params = {
+            "free": {"logits": rng.normal(size=(n, k))},
+            "vonmises": {"mu": rng.uniform(0, 6.28, n), "kappa": np.full(n, 2.0)},
+            "signed": {"atoms": rng.normal(size=(n, k))},
+        }[family]
+        return Simulation.from_arrays(
+            demand,
+            profile=fam_params,
+            topology=random_topology(n),
+            config=sim_cfg,
+            capability=rng.uniform(0.5, 1.5, (n, k)),
+        )
     cfg["topology"] = mixing[1]
     sim = Simulation.from_config(cfg)
     sim.state.C = np.random.default_rng(seed + 1).uniform(0.5, 1.5, (n, k))
@@ -136,8 +143,11 @@ def assert_states_close(a, b, where):
         np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, err_msg=f"{where}: {key}")
 
 
-@pytest.mark.parametrize("family,mode,signal,mixing,extra", COMBOS,
-                         ids=[f"{c[0]}-{c[1]['name']}-{c[2]['name']}-{i}" for i, c in enumerate(COMBOS)])
+@pytest.mark.parametrize(
+    "family,mode,signal,mixing,extra",
+    COMBOS,
+    ids=[f"{c[0]}-{c[1]['name']}-{c[2]['name']}-{i}" for i, c in enumerate(COMBOS)],
+)
 def test_compiled_equals_reference_each_step(family, mode, signal, mixing, extra):
     from dps_core import compiled
 
@@ -152,14 +162,17 @@ def test_compiled_equals_reference_each_step(family, mode, signal, mixing, extra
         sim.state = ref
 
 
-@pytest.mark.parametrize("family,mode,signal,mixing", [
-    ("vonmises", MODES[0], SIGNALS[0], MIXINGS[0]),
-    ("free", MODES[2], SIGNALS[3], MIXINGS[4]),
-    ("signed", MODES[3], SIGNALS[2], MIXINGS[1]),
-    ("free", MODES[5], SIGNALS[7], MIXINGS[3]),
-    ("vonmises", MODES[1], SIGNALS[9], MIXINGS[2]),
-    ("free", MODES[6], SIGNALS[8], MIXINGS[0]),
-])
+@pytest.mark.parametrize(
+    "family,mode,signal,mixing",
+    [
+        ("vonmises", MODES[0], SIGNALS[0], MIXINGS[0]),
+        ("free", MODES[2], SIGNALS[3], MIXINGS[4]),
+        ("signed", MODES[3], SIGNALS[2], MIXINGS[1]),
+        ("free", MODES[5], SIGNALS[7], MIXINGS[3]),
+        ("vonmises", MODES[1], SIGNALS[9], MIXINGS[2]),
+        ("free", MODES[6], SIGNALS[8], MIXINGS[0]),
+    ],
+)
 def test_bit_identical_for_one_and_two_threads(family, mode, signal, mixing):
     """N = 700 spans several 256-row blocks of the fixed-order column sums."""
     from dps_core import compiled

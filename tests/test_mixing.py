@@ -67,8 +67,12 @@ def test_mean_field_formula_and_shared_formula():
 
 def test_communication_weights_are_offdiagonal_column_mass():
     """comm_j = sum_{i != j} M_ij: how much of agent j's output travels over edges."""
-    for name, topo in [("shared", random_graph(9, 4)), ("conservative", random_graph(9, 5)),
-                       ("mean_field", Topology.complete(9)), ("shared", Topology.complete(9))]:
+    for name, topo in [
+        ("shared", random_graph(9, 4)),
+        ("conservative", random_graph(9, 5)),
+        ("mean_field", Topology.complete(9)),
+        ("shared", Topology.complete(9)),
+    ]:
         mix = Mixing(name, 0.6, topo)
         M = mix.dense()
         off = M.sum(axis=0) - np.diag(M)

@@ -8,8 +8,18 @@ import attrs
 import numpy as np
 import pytest
 
-from dps_core import (ArchiveGroupSpec, ArraySpec, ConfigError, MetricSpec, ModeSpec, PluginError, Simulation,
-                      hookimpl, open_archive, params)
+from dps_core import (
+    ArchiveGroupSpec,
+    ArraySpec,
+    ConfigError,
+    MetricSpec,
+    ModeSpec,
+    PluginError,
+    Simulation,
+    hookimpl,
+    open_archive,
+    params,
+)
 from dps_core.registry import Registry
 
 
@@ -33,8 +43,15 @@ class MyPlugin:
 
     @hookimpl
     def dps_register_modes(self, register):
-        register(ModeSpec("decay", decay_update, DecayParams,
-                          arrays=(ArraySpec("memory", ("agents",), fill=0.25),), doc="test mode"))
+        register(
+            ModeSpec(
+                "decay",
+                decay_update,
+                DecayParams,
+                arrays=(ArraySpec("memory", ("agents",), fill=0.25),),
+                doc="test mode",
+            )
+        )
 
     @hookimpl
     def dps_register_metrics(self, register):
@@ -70,11 +87,13 @@ class MyPlugin:
         self.events.append(status)
 
 
-CONFIG = {"run": {"steps": 20, "record_every": 5, "checkpoint_every": 10},
-          "scenario": {"agents": 6, "tasks": 8, "peaks": 2},
-          "mode": {"name": "mine.decay", "rate": 0.3},
-          "metrics": {"names": ["productivity", "mean_w", "pair"]},
-          "archive": {"snapshots": ["w", "mode.memory"]}}
+CONFIG = {
+    "run": {"steps": 20, "record_every": 5, "checkpoint_every": 10},
+    "scenario": {"agents": 6, "tasks": 8, "peaks": 2},
+    "mode": {"name": "mine.decay", "rate": 0.3},
+    "metrics": {"names": ["productivity", "mean_w", "pair"]},
+    "archive": {"snapshots": ["w", "mode.memory"]},
+}
 
 
 def test_plugin_object_mode_metric_group_and_lifecycle(tmp_path):
@@ -162,12 +181,14 @@ def test_plugin_errors_at_run_time_name_the_plugin():
             register(MetricSpec("broken", lambda ctx: 1 / 0))
             register(MetricSpec("liar", lambda ctx: {"x": 1.0}, outputs=("y",)))
 
-    sim = Simulation.from_config({**base, "mode": {"name": "gradient"}, "metrics": {"names": ["broken"]}},
-                                 plugins=[BadMetric()])
+    sim = Simulation.from_config(
+        {**base, "mode": {"name": "gradient"}, "metrics": {"names": ["broken"]}}, plugins=[BadMetric()]
+    )
     with pytest.raises(PluginError, match="plugin 'badmetric' failed in metric 'broken': ZeroDivisionError"):
         sim.run()
-    sim = Simulation.from_config({**base, "mode": {"name": "gradient"}, "metrics": {"names": ["liar"]}},
-                                 plugins=[BadMetric()])
+    sim = Simulation.from_config(
+        {**base, "mode": {"name": "gradient"}, "metrics": {"names": ["liar"]}}, plugins=[BadMetric()]
+    )
     with pytest.raises(PluginError, match="metric 'liar' returned \\['x'\\]; it declared outputs \\['y'\\]"):
         sim.metrics()
 
@@ -178,9 +199,12 @@ def test_plugin_errors_at_run_time_name_the_plugin():
         def dps_register_modes(self, register):
             register(ModeSpec("oops", lambda ctx: {"velocity": ctx.w}))
 
-    sim = Simulation.from_config({**base, "mode": {"name": "badmode.oops"}, "metrics": {"names": []}},
-                                 plugins=[BadMode()])
-    with pytest.raises(PluginError, match="plugin 'badmode', mode 'badmode.oops': update\\(\\) returned \\['velocity'\\]"):
+    sim = Simulation.from_config(
+        {**base, "mode": {"name": "badmode.oops"}, "metrics": {"names": []}}, plugins=[BadMode()]
+    )
+    with pytest.raises(
+        PluginError, match="plugin 'badmode', mode 'badmode.oops': update\\(\\) returned \\['velocity'\\]"
+    ):
         sim.step()
 
 

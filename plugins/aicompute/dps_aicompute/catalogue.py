@@ -58,25 +58,98 @@ class Device:
 _NET = "scale-out network: 400 Gb/s (50 GB/s) per device, an assumption (InfiniBand NDR class)"
 _PRICE = "price: indicative on-demand cloud price, an assumption to edit"
 
-CATALOGUE: dict[str, Device] = {d.name: d for d in (
-    Device("H100-SXM", 989.4, 3350.0, 80.0, 900.0, 50.0, 8, 4.00,
-           f"NVIDIA H100 Tensor Core GPU data sheet (SXM5: BF16 1979 TFLOPS with sparsity, 3.35 TB/s HBM3, 80 GB, NVLink 900 GB/s); {_NET}; {_PRICE}"),
-    Device("H200-SXM", 989.4, 4800.0, 141.0, 900.0, 50.0, 8, 5.00,
-           f"NVIDIA H200 Tensor Core GPU data sheet (BF16 1979 TFLOPS with sparsity, 4.8 TB/s HBM3e, 141 GB, NVLink 900 GB/s); {_NET}; {_PRICE}"),
-    Device("A100-SXM-80GB", 312.0, 2039.0, 80.0, 600.0, 25.0, 8, 2.20,
-           f"NVIDIA A100 Tensor Core GPU data sheet (BF16 312 TFLOPS, 2039 GB/s HBM2e, 80 GB, NVLink 600 GB/s); network 200 Gb/s (assumption); {_PRICE}"),
-    Device("MI300X", 1307.4, 5300.0, 192.0, 896.0, 50.0, 8, 4.50,
-           f"AMD Instinct MI300X data sheet (BF16 1307.4 TFLOPS dense, 5.3 TB/s HBM3, 192 GB, Infinity Fabric 896 GB/s); {_NET}; {_PRICE}"),
-    Device("L40S", 362.05, 864.0, 48.0, 64.0, 25.0, 8, 1.40,
-           f"NVIDIA L40S data sheet (BF16 733 TFLOPS with sparsity, 864 GB/s GDDR6, 48 GB, PCIe Gen4 x16 64 GB/s); network 200 Gb/s (assumption); {_PRICE}"),
-    Device("L4", 121.0, 300.0, 24.0, 64.0, 12.5, 8, 0.80,
-           f"NVIDIA L4 data sheet (BF16 242 TFLOPS with sparsity, 300 GB/s, 24 GB, PCIe Gen4 x16 64 GB/s); network 100 Gb/s (assumption); {_PRICE}"),
-    Device("TPU-v5e", 197.0, 819.0, 16.0, 200.0, 25.0, 8, 1.20,
-           f"Google Cloud TPU v5e documentation (197 TFLOPS BF16, 819 GB/s HBM2, 16 GB, ICI 1600 Gbps); network 200 Gb/s (assumption); {_PRICE}"),
-)}
+CATALOGUE: dict[str, Device] = {
+    d.name: d
+    for d in (
+        Device(
+            "H100-SXM",
+            989.4,
+            3350.0,
+            80.0,
+            900.0,
+            50.0,
+            8,
+            4.00,
+            f"NVIDIA H100 Tensor Core GPU data sheet (SXM5: BF16 1979 TFLOPS with sparsity, 3.35 TB/s HBM3, 80 GB, NVLink 900 GB/s); {_NET}; {_PRICE}",
+        ),
+        Device(
+            "H200-SXM",
+            989.4,
+            4800.0,
+            141.0,
+            900.0,
+            50.0,
+            8,
+            5.00,
+            f"NVIDIA H200 Tensor Core GPU data sheet (BF16 1979 TFLOPS with sparsity, 4.8 TB/s HBM3e, 141 GB, NVLink 900 GB/s); {_NET}; {_PRICE}",
+        ),
+        Device(
+            "A100-SXM-80GB",
+            312.0,
+            2039.0,
+            80.0,
+            600.0,
+            25.0,
+            8,
+            2.20,
+            f"NVIDIA A100 Tensor Core GPU data sheet (BF16 312 TFLOPS, 2039 GB/s HBM2e, 80 GB, NVLink 600 GB/s); network 200 Gb/s (assumption); {_PRICE}",
+        ),
+        Device(
+            "MI300X",
+            1307.4,
+            5300.0,
+            192.0,
+            896.0,
+            50.0,
+            8,
+            4.50,
+            f"AMD Instinct MI300X data sheet (BF16 1307.4 TFLOPS dense, 5.3 TB/s HBM3, 192 GB, Infinity Fabric 896 GB/s); {_NET}; {_PRICE}",
+        ),
+        Device(
+            "L40S",
+            362.05,
+            864.0,
+            48.0,
+            64.0,
+            25.0,
+            8,
+            1.40,
+            f"NVIDIA L40S data sheet (BF16 733 TFLOPS with sparsity, 864 GB/s GDDR6, 48 GB, PCIe Gen4 x16 64 GB/s); network 200 Gb/s (assumption); {_PRICE}",
+        ),
+        Device(
+            "L4",
+            121.0,
+            300.0,
+            24.0,
+            64.0,
+            12.5,
+            8,
+            0.80,
+            f"NVIDIA L4 data sheet (BF16 242 TFLOPS with sparsity, 300 GB/s, 24 GB, PCIe Gen4 x16 64 GB/s); network 100 Gb/s (assumption); {_PRICE}",
+        ),
+        Device(
+            "TPU-v5e",
+            197.0,
+            819.0,
+            16.0,
+            200.0,
+            25.0,
+            8,
+            1.20,
+            f"Google Cloud TPU v5e documentation (197 TFLOPS BF16, 819 GB/s HBM2, 16 GB, ICI 1600 Gbps); network 200 Gb/s (assumption); {_PRICE}",
+        ),
+    )
+}
 
-_FIELDS = ("peak_bf16_tflops", "memory_bandwidth_gbs", "memory_gb", "interconnect_gbs", "network_gbs", "domain",
-           "price_per_hour")
+_FIELDS = (
+    "peak_bf16_tflops",
+    "memory_bandwidth_gbs",
+    "memory_gb",
+    "interconnect_gbs",
+    "network_gbs",
+    "domain",
+    "price_per_hour",
+)
 
 
 def load_devices(path: str | Path | None, prices: dict[str, float] | None = None) -> dict[str, Device]:
@@ -92,7 +165,9 @@ def load_devices(path: str | Path | None, prices: dict[str, float] | None = None
             base = attrs.asdict(devices[name]) if name in devices else {}
             unknown = set(table) - set(_FIELDS) - {"source"}
             if unknown:
-                raise ConfigError(f"{path}: device '{name}' has unknown field(s) {sorted(unknown)}; allowed: {', '.join(_FIELDS)}, source")
+                raise ConfigError(
+                    f"{path}: device '{name}' has unknown field(s) {sorted(unknown)}; allowed: {', '.join(_FIELDS)}, source"
+                )
             merged = {**base, **table, "name": name}
             missing = [f for f in _FIELDS if f not in merged]
             if missing:
@@ -103,7 +178,9 @@ def load_devices(path: str | Path | None, prices: dict[str, float] | None = None
                 raise ConfigError(f"{path}: device '{name}': {exc}") from None
     for name, price in (prices or {}).items():
         if name not in devices:
-            raise ConfigError(f"config key 'scenario.prices' names unknown device '{name}'; known: {', '.join(sorted(devices))}")
+            raise ConfigError(
+                f"config key 'scenario.prices' names unknown device '{name}'; known: {', '.join(sorted(devices))}"
+            )
         if not price > 0:
             raise ConfigError(f"config key 'scenario.prices.{name}' must be positive, got {price}")
         devices[name] = attrs.evolve(devices[name], price_per_hour=float(price))

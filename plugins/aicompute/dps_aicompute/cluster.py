@@ -29,35 +29,67 @@ __all__ = ["ClusterParams", "CLUSTER", "cluster_problem", "best_homogeneous", "o
 
 @attrs.frozen
 class ClusterParams:
-    devices: tuple[str, ...] = params.param(("H100-SXM", "H200-SXM", "L40S"), doc="device types available (catalogue names)")
+    devices: tuple[str, ...] = params.param(
+        ("H100-SXM", "H200-SXM", "L40S"), doc="device types available (catalogue names)"
+    )
     budget: float = params.param(1000.0, doc="spend on devices", unit="$ per hour", validator=params.positive)
     prices: dict[str, float] = params.param(factory=dict, doc="price overrides per device type ($ per device-hour)")
-    devices_file: str = params.param("", doc="TOML file extending or overriding the catalogue (relative to the config file)")
-    dense_params: float = params.param(70.0, doc="non-expert parameters", unit="billions", validator=params.non_negative)
-    expert_params: float = params.param(0.0, doc="expert parameters, all experts together (0: a dense model)", unit="billions", validator=params.non_negative)
+    devices_file: str = params.param(
+        "", doc="TOML file extending or overriding the catalogue (relative to the config file)"
+    )
+    dense_params: float = params.param(
+        70.0, doc="non-expert parameters", unit="billions", validator=params.non_negative
+    )
+    expert_params: float = params.param(
+        0.0,
+        doc="expert parameters, all experts together (0: a dense model)",
+        unit="billions",
+        validator=params.non_negative,
+    )
     experts: int = params.param(0, doc="experts per MoE layer (0: dense)", validator=params.non_negative)
     active_experts: int = params.param(0, doc="experts each token uses", validator=params.non_negative)
     layers: int = params.param(64, doc="transformer layers", validator=params.at_least(1))
     d_model: int = params.param(8192, doc="model width", validator=params.at_least(1))
     d_kv: int = params.param(1024, doc="key/value width per layer (kv heads x head dim)", validator=params.at_least(1))
-    bytes_per_param: float = params.param(2.0, doc="bytes per parameter and activation (2: BF16)", validator=params.positive)
+    bytes_per_param: float = params.param(
+        2.0, doc="bytes per parameter and activation (2: BF16)", validator=params.positive
+    )
     batch: int = params.param(128, doc="concurrent requests per step", validator=params.at_least(1))
     prompt: int = params.param(2048, doc="prompt tokens per request", validator=params.at_least(1))
     output: int = params.param(1024, doc="generated tokens per request", validator=params.at_least(1))
-    retrieval_vectors: float = params.param(2e7, doc="vectors scanned per request for retrieval (0: none)", validator=params.non_negative)
+    retrieval_vectors: float = params.param(
+        2e7, doc="vectors scanned per request for retrieval (0: none)", validator=params.non_negative
+    )
     vector_dim: int = params.param(768, doc="dimension of a retrieval vector", validator=params.at_least(1))
-    disaggregated: bool = params.param(True, doc="prefill and decode may run on different device types: the KV cache then crosses the network")
+    disaggregated: bool = params.param(
+        True, doc="prefill and decode may run on different device types: the KV cache then crosses the network"
+    )
 
     def __attrs_post_init__(self):
         if not self.devices:
             raise ValueError("devices must name at least one device type")
         if self.experts and not 1 <= self.active_experts <= self.experts:
-            raise ValueError(f"active_experts must be between 1 and experts ({self.experts}), got {self.active_experts}")
+            raise ValueError(
+                f"active_experts must be between 1 and experts ({self.experts}), got {self.active_experts}"
+            )
 
     def workload(self) -> Workload:
-        return Workload(self.dense_params, self.expert_params, self.experts, self.active_experts, self.layers,
-                        self.d_model, self.d_kv, self.bytes_per_param, self.batch, self.prompt, self.output,
-                        self.retrieval_vectors, self.vector_dim, self.disaggregated)
+        return Workload(
+            self.dense_params,
+            self.expert_params,
+            self.experts,
+            self.active_experts,
+            self.layers,
+            self.d_model,
+            self.d_kv,
+            self.bytes_per_param,
+            self.batch,
+            self.prompt,
+            self.output,
+            self.retrieval_vectors,
+            self.vector_dim,
+            self.disaggregated,
+        )
 
 
 def cluster_problem(prm: ClusterParams, base_dir: Path | None = None):
@@ -68,7 +100,9 @@ def cluster_problem(prm: ClusterParams, base_dir: Path | None = None):
     catalogue = load_devices(path or None, prm.prices)
     unknown = [d for d in prm.devices if d not in catalogue]
     if unknown:
-        raise ConfigError(f"config key 'scenario.devices' names unknown device(s) {unknown}; known: {', '.join(sorted(catalogue))}")
+        raise ConfigError(
+            f"config key 'scenario.devices' names unknown device(s) {unknown}; known: {', '.join(sorted(catalogue))}"
+        )
     devs = [catalogue[d] for d in prm.devices]
     wl = prm.workload()
     C = np.array([capabilities(wl, d) for d in devs])
@@ -98,12 +132,12 @@ def optimal_mix(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float)
     for k in range(K):
         if d[k] > 0:
             row = np.zeros(n * K + 1)
-            row[k:n * K:K] = -C[:, k]
+            row[k : n * K : K] = -C[:, k]
             row[-1] = d[k]
             A.append(row)
             b.append(0.0)
     row = np.zeros(n * K + 1)
-    row[:n * K] = np.repeat(prices, K)
+    row[: n * K] = np.repeat(prices, K)
     A.append(row)
     b.append(budget)
     res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=[(0, None)] * (n * K + 1), method="highs")
@@ -121,19 +155,31 @@ def _build(ctx) -> Setup:
     devs, C, d, prices = cluster_problem(p, ctx.base_dir)
     usable = [i for i in range(len(devs)) if np.all(C[i, d > 0] > 0)]
     if not usable and not np.any(C > 0):
-        raise ConfigError("no device type in scenario.devices can hold the model (weights and KV cache) in its fast domain")
+        raise ConfigError(
+            "no device type in scenario.devices can hold the model (weights and KV cache) in its fast domain"
+        )
     _, unit = best_homogeneous(C, d, prices, p.budget)
     if unit <= 0:  # no single type serves every phase: scale by the heterogeneous optimum instead
         unit, _ = optimal_mix(C, d, prices, p.budget)
     n = len(devs)
     w0 = np.full(n, p.budget / n) / prices  # equal spend on every type
-    return Setup(demand=d[None, :], n_agents=n, capability=C / unit, resources=w0, costs=prices,
-                 agent_labels=tuple(dv.name for dv in devs), task_labels=p.workload().phases,
-                 info={"unit_requests_per_hour": unit, "budget": p.budget, "sources": {dv.name: dv.source for dv in devs}})
+    return Setup(
+        demand=d[None, :],
+        n_agents=n,
+        capability=C / unit,
+        resources=w0,
+        costs=prices,
+        agent_labels=tuple(dv.name for dv in devs),
+        task_labels=p.workload().phases,
+        info={"unit_requests_per_hour": unit, "budget": p.budget, "sources": {dv.name: dv.source for dv in devs}},
+    )
 
 
 CLUSTER = ScenarioSpec(
-    "cluster", _build, _size, ClusterParams,
+    "cluster",
+    _build,
+    _size,
+    ClusterParams,
     defaults={
         "run": {"steps": 20000, "dt": 0.05, "record_every": 200},
         "profile": {"family": "free"},
@@ -158,7 +204,7 @@ def throughput(ctx) -> float:
     d = ctx.D[0]
     supply = ctx.Y.sum(axis=0)
     need = d > 0
-    unit = (ctx.simulation.setup_info.get("unit_requests_per_hour", 1.0) if ctx.simulation else 1.0)
+    unit = ctx.simulation.setup_info.get("unit_requests_per_hour", 1.0) if ctx.simulation else 1.0
     return float((supply[need] / d[need]).min() * unit)
 
 

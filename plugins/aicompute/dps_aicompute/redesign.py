@@ -25,8 +25,10 @@ __all__ = ["REDESIGN", "redesign"]
 def redesign(sim: Simulation) -> dict:
     """The recommendation for a finished (or fresh) cluster simulation."""
     if sim.config.scenario.name != "cluster":
-        raise ConfigError(f"dps aicompute redesign needs a config with [scenario] name = \"cluster\", "
-                          f"got '{sim.config.scenario.name}'")
+        raise ConfigError(
+            f'dps aicompute redesign needs a config with [scenario] name = "cluster", '
+            f"got '{sim.config.scenario.name}'"
+        )
     prm: ClusterParams = params.build(ClusterParams, sim.config.scenario.params, "scenario")
     base = Path(sim.config.run.output).parent if sim.config.run.output else None
     # the best mix with and without disaggregated prefill/decode (moving the KV cache costs
@@ -44,8 +46,14 @@ def redesign(sim: Simulation) -> dict:
     for i, dev in enumerate(devs):
         n = float(h[i].sum())
         if n > 1e-6:
-            mix.append({"device": dev.name, "devices": n, "dollars_per_hour": n * dev.price_per_hour,
-                        "phases": {phases[k]: float(h[i, k] / n) for k in range(len(phases)) if h[i, k] > 1e-6 * n}})
+            mix.append(
+                {
+                    "device": dev.name,
+                    "devices": n,
+                    "dollars_per_hour": n * dev.price_per_hour,
+                    "phases": {phases[k]: float(h[i, k] / n) for k in range(len(phases)) if h[i, k] > 1e-6 * n},
+                }
+            )
     dyn = sim.history.get("throughput")
     return {
         "budget": prm.budget,
@@ -53,8 +61,11 @@ def redesign(sim: Simulation) -> dict:
         "mix": mix,
         "throughput": X,
         "throughput_per_cost": X / prm.budget,
-        "homogeneous": {"device": devs[best_i].name if best_i >= 0 else None, "throughput": X_homog,
-                        "throughput_per_cost": X_homog / prm.budget},
+        "homogeneous": {
+            "device": devs[best_i].name if best_i >= 0 else None,
+            "throughput": X_homog,
+            "throughput_per_cost": X_homog / prm.budget,
+        },
         "gain_over_homogeneous": X / X_homog if X_homog > 0 else math.inf,
         "dynamics": {"throughput": dyn[-1] if dyn else None, "share_of_optimum": (dyn[-1] / X) if dyn else None},
     }
@@ -64,7 +75,7 @@ def _configure(parser):
     sub = parser.add_subparsers(dest="aicompute_command", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser("redesign", help="recommend a device mix for a workload and a budget")
-    p.add_argument("config", help="TOML config with [scenario] name = \"cluster\"")
+    p.add_argument("config", help='TOML config with [scenario] name = "cluster"')
     p.add_argument("-o", "--output", help="archive path (default: CONFIG-NAME-redesign.h5, never overwriting)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
@@ -80,20 +91,26 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(rec, sort_keys=True))
         return 0
-    print(f"redesign for {sim.model.n_agents} device types, budget ${rec['budget']:.0f} per hour; prefill and decode "
-          + ("on different devices (the KV cache crosses the network)" if rec["disaggregated"] else "on the same devices"))
+    print(
+        f"redesign for {sim.model.n_agents} device types, budget ${rec['budget']:.0f} per hour; prefill and decode "
+        + ("on different devices (the KV cache crosses the network)" if rec["disaggregated"] else "on the same devices")
+    )
     print(f"{'device':<16}{'devices':>10}{'$/hour':>10}  phases")
     for m in rec["mix"]:
         phases = ", ".join(f"{k} {v:.0%}" for k, v in m["phases"].items())
         print(f"{m['device']:<16}{m['devices']:>10.1f}{m['dollars_per_hour']:>10.1f}  {phases}")
     hom = rec["homogeneous"]
     print(f"predicted throughput: {rec['throughput']:.4g} requests/hour, {rec['throughput_per_cost']:.4g} per $/hour")
-    print(f"best homogeneous cluster ({hom['device']}): {hom['throughput']:.4g} requests/hour, "
-          f"{hom['throughput_per_cost']:.4g} per $/hour; the mix gains x{rec['gain_over_homogeneous']:.3f}")
+    print(
+        f"best homogeneous cluster ({hom['device']}): {hom['throughput']:.4g} requests/hour, "
+        f"{hom['throughput_per_cost']:.4g} per $/hour; the mix gains x{rec['gain_over_homogeneous']:.3f}"
+    )
     dyn = rec["dynamics"]
     if dyn["throughput"] is not None:
-        print(f"dps dynamics from a homogeneous start reached {dyn['throughput']:.4g} requests/hour "
-              f"({dyn['share_of_optimum']:.1%} of the optimum)")
+        print(
+            f"dps dynamics from a homogeneous start reached {dyn['throughput']:.4g} requests/hour "
+            f"({dyn['share_of_optimum']:.1%} of the optimum)"
+        )
     print(f"archive: {out}")
     return 0
 
@@ -105,4 +122,6 @@ def _free(config: Path) -> Path:
     return path
 
 
-REDESIGN = CommandSpec("aicompute", "AI-compute tools (redesign: a device mix for a workload and budget)", _configure, _run)
+REDESIGN = CommandSpec(
+    "aicompute", "AI-compute tools (redesign: a device mix for a workload and budget)", _configure, _run
+)

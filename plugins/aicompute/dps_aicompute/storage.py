@@ -35,7 +35,10 @@ __all__ = ["StoreParams", "STORE_RECOMPUTE", "store_cost", "recompute_cost", "cr
 def store_cost(r, b, dev) -> np.ndarray:
     """$ per hour to keep an item of b bytes used r times per hour (capacity + reads)."""
     r, b = np.asarray(r, float), np.asarray(b, float)
-    return b * dev.price_per_hour / (dev.memory_gb * 1e9) + r * b / (dev.memory_bandwidth_gbs * 1e9) * dev.price_per_hour / 3600
+    return (
+        b * dev.price_per_hour / (dev.memory_gb * 1e9)
+        + r * b / (dev.memory_bandwidth_gbs * 1e9) * dev.price_per_hour / 3600
+    )
 
 
 def recompute_cost(r, depth, flops_per_level, dev) -> np.ndarray:
@@ -57,10 +60,18 @@ def crossover_reuse(depth, b, flops_per_level, dev) -> np.ndarray:
 class StoreParams:
     device: str = params.param("H100-SXM", doc="device type that both keeps and derives the items (catalogue name)")
     item_bytes: float = params.param(1e6, doc="size of an item", unit="bytes", validator=params.positive)
-    flops_per_level: float = params.param(1e12, doc="work of one level of derivation", unit="FLOP", validator=params.positive)
-    reuse: tuple[float, ...] = params.param((0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0), doc="reuse rates of the item grid", unit="uses per hour")
-    depth: tuple[float, ...] = params.param((1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0), doc="derivation depths of the item grid", unit="levels")
-    slack: float = params.param(0.02, doc="budget above the cheapest possible total, as a fraction", validator=params.non_negative)
+    flops_per_level: float = params.param(
+        1e12, doc="work of one level of derivation", unit="FLOP", validator=params.positive
+    )
+    reuse: tuple[float, ...] = params.param(
+        (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0), doc="reuse rates of the item grid", unit="uses per hour"
+    )
+    depth: tuple[float, ...] = params.param(
+        (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0), doc="derivation depths of the item grid", unit="levels"
+    )
+    slack: float = params.param(
+        0.02, doc="budget above the cheapest possible total, as a fraction", validator=params.non_negative
+    )
 
     def __attrs_post_init__(self):
         if not self.reuse or any(r <= 0 for r in self.reuse) or not self.depth or any(d <= 0 for d in self.depth):
@@ -77,21 +88,37 @@ def _build(ctx) -> Setup:
     p: StoreParams = ctx.params
     devices = load_devices(None)
     if p.device not in devices:
-        raise ConfigError(f"config key 'scenario.device' names unknown device '{p.device}'; known: {', '.join(sorted(devices))}")
+        raise ConfigError(
+            f"config key 'scenario.device' names unknown device '{p.device}'; known: {', '.join(sorted(devices))}"
+        )
     dev = devices[p.device]
     r, depth = item_grid(p)
     keep, derive = store_cost(r, p.item_bytes, dev), recompute_cost(r, depth, p.flops_per_level, dev)
     scale = r.mean()  # demand in units of the mean reuse rate keeps the optimiser's numbers near 1
     C = np.stack([r / keep, r / derive]) / scale * (np.minimum(keep, derive).sum() / len(r))
     budget = (1 + p.slack) * len(r)  # in units of the mean cheapest cost per item
-    return Setup(demand=(r / scale)[None, :], n_agents=2, capability=C, resources=np.full(2, budget / 2),
-                 agent_labels=("store", "recompute"), task_labels=tuple(f"r={a:g},D={b:g}" for a, b in zip(r, depth)),
-                 info={"reuse": r.tolist(), "depth": depth.tolist(), "store_cost": keep.tolist(), "recompute_cost": derive.tolist(),
-                       "dollars_per_unit": float(np.minimum(keep, derive).sum() / len(r))})
+    return Setup(
+        demand=(r / scale)[None, :],
+        n_agents=2,
+        capability=C,
+        resources=np.full(2, budget / 2),
+        agent_labels=("store", "recompute"),
+        task_labels=tuple(f"r={a:g},D={b:g}" for a, b in zip(r, depth)),
+        info={
+            "reuse": r.tolist(),
+            "depth": depth.tolist(),
+            "store_cost": keep.tolist(),
+            "recompute_cost": derive.tolist(),
+            "dollars_per_unit": float(np.minimum(keep, derive).sum() / len(r)),
+        },
+    )
 
 
 STORE_RECOMPUTE = ScenarioSpec(
-    "store_recompute", _build, lambda p: (2, len(p.reuse) * len(p.depth)), StoreParams,
+    "store_recompute",
+    _build,
+    lambda p: (2, len(p.reuse) * len(p.depth)),
+    StoreParams,
     defaults={
         "run": {"steps": 30000, "dt": 0.05, "record_every": 500},
         "profile": {"family": "free"},

@@ -34,7 +34,17 @@ import numpy as np
 
 from .catalogue import Device
 
-__all__ = ["PHASES", "MODEL_PHASES", "COLOCATED", "Workload", "phase_work", "allreduce_bytes", "roofline", "phase_times", "capabilities"]
+__all__ = [
+    "PHASES",
+    "MODEL_PHASES",
+    "COLOCATED",
+    "Workload",
+    "phase_work",
+    "allreduce_bytes",
+    "roofline",
+    "phase_times",
+    "capabilities",
+]
 
 PHASES = ("prefill", "decode", "attention", "expert_ffn", "retrieval", "collectives", "kv_transfer")
 MODEL_PHASES = ("prefill", "decode", "attention", "expert_ffn")

@@ -45,13 +45,13 @@ def test_h100_numbers_by_hand():
 
 
 def test_memory_capacity_bounds_what_fits():
-    wl = ClusterParams().workload()       # 70B in BF16 (140 GB) + 128 requests of KV cache (~103 GB)
+    wl = ClusterParams().workload()  # 70B in BF16 (140 GB) + 128 requests of KV cache (~103 GB)
     need = wl.weight_bytes() + wl.batch * wl.kv_bytes_per_request()
     assert 8 * 24e9 < need < 8 * 48e9
     C_l4, C_l40s = capabilities(wl, CATALOGUE["L4"]), capabilities(wl, CATALOGUE["L40S"])
     assert C_l4[PHASES.index("decode")] == 0 and C_l4[PHASES.index("prefill")] == 0
     assert C_l40s[PHASES.index("decode")] > 0
-    assert C_l4[PHASES.index("retrieval")] > 0          # the 30 GB index fits
+    assert C_l4[PHASES.index("retrieval")] > 0  # the 30 GB index fits
 
 
 def test_lp_optimum_and_best_homogeneous():
@@ -59,9 +59,9 @@ def test_lp_optimum_and_best_homogeneous():
     devs, C, d, prices = cluster_problem(prm)
     X, h = optimal_mix(C, d, prices, prm.budget)
     assert prices @ h.sum(axis=1) <= prm.budget * (1 + 1e-9)
-    assert np.all((C * h).sum(axis=0)[d > 0] >= X * d[d > 0] * (1 - 1e-9))      # every phase covered
-    for i in range(len(devs)):                          # one type alone: X_i = B / (p_i sum_k d_k / C_ik)
-        Xi, hi = optimal_mix(C[i:i + 1], d, prices[i:i + 1], prm.budget)
+    assert np.all((C * h).sum(axis=0)[d > 0] >= X * d[d > 0] * (1 - 1e-9))  # every phase covered
+    for i in range(len(devs)):  # one type alone: X_i = B / (p_i sum_k d_k / C_ik)
+        Xi, hi = optimal_mix(C[i : i + 1], d, prices[i : i + 1], prm.budget)
         assert Xi == pytest.approx(prm.budget / (prices[i] * (d / C[i])[d > 0].sum()), rel=1e-6)
     _, Xh = best_homogeneous(C, d, prices, prm.budget)
     assert X > 1.03 * Xh
@@ -84,7 +84,7 @@ def test_law_1_heterogeneous_cluster():
     assert X_homog < h["throughput"][-1] < X_opt
     assert h["throughput"][-1] > 0.9 * X_opt
     spend = sim.model.costs @ sim.state.w
-    assert spend == pytest.approx(prm.budget, rel=1e-9)   # equal cost throughout
+    assert spend == pytest.approx(prm.budget, rel=1e-9)  # equal cost throughout
 
 
 def test_store_versus_recompute_crossover():
@@ -95,9 +95,9 @@ def test_store_versus_recompute_crossover():
     r, depth = item_grid(p)
     rstar = crossover_reuse(depth, p.item_bytes, p.flops_per_level, dev)
     keep_cheaper = store_cost(r, p.item_bytes, dev) < recompute_cost(r, depth, p.flops_per_level, dev)
-    assert np.array_equal(keep_cheaper, r > rstar)                           # the closed form is the crossover
+    assert np.array_equal(keep_cheaper, r > rstar)  # the closed form is the crossover
     rs = crossover_reuse(np.array(p.depth), p.item_bytes, p.flops_per_level, dev)
-    assert np.all(np.diff(rs) < 0)                                            # deeper: keep at lower reuse
+    assert np.all(np.diff(rs) < 0)  # deeper: keep at lower reuse
     # deriving faster than reading: never keep
     assert np.isinf(crossover_reuse(np.array([1e-9]), p.item_bytes, p.flops_per_level, dev))[0]
     sim = Simulation.from_config({"scenario": {"name": "store_recompute"}})
@@ -108,21 +108,25 @@ def test_store_versus_recompute_crossover():
     clear = ((ratio < 1 / 3) | (ratio > 3)) & (r >= 1)
     assert np.all((kept[clear] > 0.5) == keep_cheaper[clear])
     assert ((kept > 0.5) == keep_cheaper).mean() > 0.9
-    assert sim.history["efficacy"][-1] > 0.99                                 # demand met within the cheapest budget
+    assert sim.history["efficacy"][-1] > 0.99  # demand met within the cheapest budget
 
 
 def test_catalogue_extension_and_bad_input(tmp_path):
     f = tmp_path / "dev.toml"
-    f.write_text('[devices.MYCHIP]\npeak_bf16_tflops = 500.0\nmemory_bandwidth_gbs = 2000.0\nmemory_gb = 96.0\n'
-                 'interconnect_gbs = 400.0\nnetwork_gbs = 50.0\ndomain = 8\nprice_per_hour = 2.5\nsource = "mine"\n'
-                 '[devices.L4]\nprice_per_hour = 0.5\n')
+    f.write_text(
+        "[devices.MYCHIP]\npeak_bf16_tflops = 500.0\nmemory_bandwidth_gbs = 2000.0\nmemory_gb = 96.0\n"
+        'interconnect_gbs = 400.0\nnetwork_gbs = 50.0\ndomain = 8\nprice_per_hour = 2.5\nsource = "mine"\n'
+        "[devices.L4]\nprice_per_hour = 0.5\n"
+    )
     devices = load_devices(f, {"H100-SXM": 3.0})
     assert devices["MYCHIP"].ridge == pytest.approx(250.0)
     assert devices["L4"].price_per_hour == 0.5 and devices["L4"].memory_gb == 24.0
     assert devices["H100-SXM"].price_per_hour == 3.0
     bad = tmp_path / "bad.toml"
-    bad.write_text('[devices.X]\npeak_bf16_tflops = -1.0\nmemory_bandwidth_gbs = 1.0\nmemory_gb = 1.0\n'
-                   'interconnect_gbs = 1.0\nnetwork_gbs = 1.0\ndomain = 1\nprice_per_hour = 1.0\n')
+    bad.write_text(
+        "[devices.X]\npeak_bf16_tflops = -1.0\nmemory_bandwidth_gbs = 1.0\nmemory_gb = 1.0\n"
+        "interconnect_gbs = 1.0\nnetwork_gbs = 1.0\ndomain = 1\nprice_per_hour = 1.0\n"
+    )
     with pytest.raises(ConfigError, match="device 'X': peak_bf16_tflops must be positive"):
         load_devices(bad)
     with pytest.raises(ConfigError, match="names unknown device\\(s\\) \\['H300'\\]"):
@@ -148,4 +152,4 @@ def test_redesign_command(tmp_path, monkeypatch, capsys):
     other = tmp_path / "g.toml"
     other.write_text('[scenario]\nname = "generic"\n[run]\nsteps = 5\n')
     assert main(["aicompute", "redesign", str(other)]) == 2
-    assert "needs a config with [scenario] name = \"cluster\"" in capsys.readouterr().err
+    assert 'needs a config with [scenario] name = "cluster"' in capsys.readouterr().err

@@ -5,5 +5,12 @@ from .communities import expected_productivity, loreau_hector, macarthur_to_lotk
 from .competition import lv_equilibrium, two_species_equilibrium, two_species_outcome
 
 __version__ = "0.1.0"
-__all__ = ["expected_productivity", "loreau_hector", "macarthur_to_lotka_volterra", "lv_equilibrium",
-           "two_species_equilibrium", "two_species_outcome", "__version__"]
+__all__ = [
+    "expected_productivity",
+    "loreau_hector",
+    "macarthur_to_lotka_volterra",
+    "lv_equilibrium",
+    "two_species_equilibrium",
+    "two_species_outcome",
+    "__version__",
+]

@@ -17,9 +17,17 @@ import numpy as np
 from dps_core import ConfigError, ScenarioSpec, Setup, Topology, params
 
 __all__ = [
-    "ConsumerResourceParams", "CONSUMER_RESOURCE", "macarthur_to_lotka_volterra",
-    "BiodiversityParams", "BIODIVERSITY", "expected_productivity",
-    "RadiationParams", "RADIATION", "homogeneous_productivity", "MetacommunityParams", "METACOMMUNITY",
+    "ConsumerResourceParams",
+    "CONSUMER_RESOURCE",
+    "macarthur_to_lotka_volterra",
+    "BiodiversityParams",
+    "BIODIVERSITY",
+    "expected_productivity",
+    "RadiationParams",
+    "RADIATION",
+    "homogeneous_productivity",
+    "MetacommunityParams",
+    "METACOMMUNITY",
     "loreau_hector",
 ]
 
@@ -38,10 +46,14 @@ _BASE = {
 @attrs.frozen
 class ConsumerResourceParams:
     consumption: tuple[tuple[float, ...], ...] = params.param(
-        ((1.0, 0.2), (0.3, 0.9), (0.6, 0.6)), unit="1/(biomass time)",
-        doc="c_ik: uptake rate of resource k by consumer i (consumers x resources)")
+        ((1.0, 0.2), (0.3, 0.9), (0.6, 0.6)),
+        unit="1/(biomass time)",
+        doc="c_ik: uptake rate of resource k by consumer i (consumers x resources)",
+    )
     mortality: tuple[float, ...] = params.param((0.3, 0.3, 0.3), doc="m_i of each consumer", unit="1/time")
-    capacity: tuple[float, ...] = params.param((1.0, 1.0), doc="carrying capacity K_k of each resource (logistic supply)")
+    capacity: tuple[float, ...] = params.param(
+        (1.0, 1.0), doc="carrying capacity K_k of each resource (logistic supply)"
+    )
     initial: float = params.param(0.05, doc="initial biomass of every consumer", validator=params.positive)
 
     def __attrs_post_init__(self):
@@ -60,17 +72,29 @@ def _niche_setup(c: np.ndarray, n_agents: int, demand: np.ndarray, w0, **kw) -> 
     """Consumption rates c as a niche profile s = c / sum_k c and a total rate C = sum_k c."""
     total = c.sum(axis=1, keepdims=True)
     profile = {"logits": np.log(np.maximum(c / total, 1e-300))}
-    return Setup(demand=demand, n_agents=n_agents, profile=profile, capability=np.broadcast_to(total, c.shape).copy(),
-                 resources=np.broadcast_to(np.asarray(w0, dtype=float), (n_agents,)).copy(), **kw)
+    return Setup(
+        demand=demand,
+        n_agents=n_agents,
+        profile=profile,
+        capability=np.broadcast_to(total, c.shape).copy(),
+        resources=np.broadcast_to(np.asarray(w0, dtype=float), (n_agents,)).copy(),
+        **kw,
+    )
 
 
 def _cr_build(ctx) -> Setup:
     p: ConsumerResourceParams = ctx.params
     c = np.asarray(p.consumption, dtype=float)
     n, k = c.shape
-    return _niche_setup(c, n, np.asarray(p.capacity, dtype=float)[None, :], p.initial,
-                        extras={"mode.upkeep": np.asarray(p.mortality, dtype=float)},
-                        agent_labels=tuple(f"consumer {i}" for i in range(n)), task_labels=tuple(f"resource {j}" for j in range(k)))
+    return _niche_setup(
+        c,
+        n,
+        np.asarray(p.capacity, dtype=float)[None, :],
+        p.initial,
+        extras={"mode.upkeep": np.asarray(p.mortality, dtype=float)},
+        agent_labels=tuple(f"consumer {i}" for i in range(n)),
+        task_labels=tuple(f"resource {j}" for j in range(k)),
+    )
 
 
 def macarthur_to_lotka_volterra(c: np.ndarray, m: np.ndarray, K: np.ndarray, r: float, e: float = 1.0):
@@ -81,11 +105,17 @@ def macarthur_to_lotka_volterra(c: np.ndarray, m: np.ndarray, K: np.ndarray, r: 
 
 
 CONSUMER_RESOURCE = ScenarioSpec(
-    "consumer_resource", _cr_build, lambda p: (len(p.consumption), len(p.consumption[0])), ConsumerResourceParams,
-    defaults={**_BASE, "run": {"steps": 40000, "dt": 0.01, "record_every": 500, "tolerance": 1e-10},
-              "signal": {"name": "ecology.resources", "supply": "logistic", "growth": 1.0},
-              "metrics": {"names": ["productivity", "biomass", "richness", "hill"]},
-              "archive": {"snapshots": ["w", "signal.R"]}},
+    "consumer_resource",
+    _cr_build,
+    lambda p: (len(p.consumption), len(p.consumption[0])),
+    ConsumerResourceParams,
+    defaults={
+        **_BASE,
+        "run": {"steps": 40000, "dt": 0.01, "record_every": 500, "tolerance": 1e-10},
+        "signal": {"name": "ecology.resources", "supply": "logistic", "growth": 1.0},
+        "metrics": {"names": ["productivity", "biomass", "richness", "hill"]},
+        "archive": {"snapshots": ["w", "signal.R"]},
+    },
     doc="MacArthur consumers on logistically renewing resources (reduces to Lotka-Volterra)",
 )
 
@@ -121,7 +151,9 @@ def _bd_build(ctx) -> Setup:
     loss = ctx.config.signal.params.get("loss", 1.0)
     e = ctx.config.signal.params.get("conversion", 1.0)
     if p.inflow - loss * p.rstar_high <= 0:
-        raise ConfigError("config key 'scenario.inflow' must exceed loss * rstar_high: every species must be able to persist alone")
+        raise ConfigError(
+            "config key 'scenario.inflow' must exceed loss * rstar_high: every species must be able to persist alone"
+        )
     patches, rstar = [], []
     for plot, S in enumerate(s for s in p.richness for _ in range(p.plots)):
         patches += [plot] * S
@@ -129,11 +161,18 @@ def _bd_build(ctx) -> Setup:
     rstar = np.asarray(rstar)
     n = len(rstar)
     c = np.full((n, 1), p.uptake)
-    setup = _niche_setup(c, n, np.full((1, 1), p.inflow), p.inflow / (10 * p.uptake * p.rstar_low * max(p.richness)),
-                         extras={"mode.upkeep": e * p.uptake * rstar,       # m_i = e c R*_i
-                                 "signal.patch": np.asarray(patches, dtype=np.int64),
-                                 "signal.R": np.full((n, 1), p.inflow / loss)},
-                         task_labels=("resource",))
+    setup = _niche_setup(
+        c,
+        n,
+        np.full((1, 1), p.inflow),
+        p.inflow / (10 * p.uptake * p.rstar_low * max(p.richness)),
+        extras={
+            "mode.upkeep": e * p.uptake * rstar,  # m_i = e c R*_i
+            "signal.patch": np.asarray(patches, dtype=np.int64),
+            "signal.R": np.full((n, 1), p.inflow / loss),
+        },
+        task_labels=("resource",),
+    )
     setup.info = {"richness": [int(s) for s in p.richness for _ in range(p.plots)], "rstar": rstar.tolist()}
     return setup
 
@@ -143,11 +182,17 @@ def _bd_size(p: BiodiversityParams) -> tuple[int, int]:
 
 
 BIODIVERSITY = ScenarioSpec(
-    "biodiversity", _bd_build, _bd_size, BiodiversityParams,
-    defaults={**_BASE, "run": {"steps": 6000, "dt": 0.05, "record_every": 500},
-              "signal": {"name": "ecology.resources", "supply": "chemostat", "loss": 1.0},
-              "metrics": {"names": ["productivity", "biomass", "richness"]},
-              "archive": {"snapshots": ["w", "signal.R"]}},
+    "biodiversity",
+    _bd_build,
+    _bd_size,
+    BiodiversityParams,
+    defaults={
+        **_BASE,
+        "run": {"steps": 6000, "dt": 0.05, "record_every": 500},
+        "signal": {"name": "ecology.resources", "supply": "chemostat", "loss": 1.0},
+        "metrics": {"names": ["productivity", "biomass", "richness"]},
+        "archive": {"snapshots": ["w", "signal.R"]},
+    },
     doc="Tilman's experiment: plots of 1, 2, 4, ... species drawn from a pool, one limiting resource",
 )
 
@@ -157,12 +202,18 @@ BIODIVERSITY = ScenarioSpec(
 
 @attrs.frozen
 class RadiationParams:
-    consumers: int = params.param(40, doc="consumer lineages (all descend from one ancestor)", validator=params.at_least(2))
+    consumers: int = params.param(
+        40, doc="consumer lineages (all descend from one ancestor)", validator=params.at_least(2)
+    )
     resources: int = params.param(64, doc="resources on the niche axis (a ring)", validator=params.at_least(3))
     niches: int = params.param(4, doc="resource peaks (niches) on the axis", validator=params.at_least(1))
-    niche_width: float = params.param(0.5, doc="width (std) of each resource peak", unit="rad", validator=params.positive)
+    niche_width: float = params.param(
+        0.5, doc="width (std) of each resource peak", unit="rad", validator=params.positive
+    )
     uptake: float = params.param(2.0, doc="total uptake rate of a consumer", validator=params.positive)
-    mortality: float = params.param(0.3, doc="mortality of every consumer", unit="1/time", validator=params.non_negative)
+    mortality: float = params.param(
+        0.3, doc="mortality of every consumer", unit="1/time", validator=params.non_negative
+    )
     capacity: float = params.param(1.0, doc="mean carrying capacity per resource", validator=params.positive)
 
 
@@ -173,15 +224,20 @@ def _rad_build(ctx) -> Setup:
     x = ring_positions(p.resources)
     centres = [2 * math.pi * m / p.niches for m in range(p.niches)]
     cap = peak_mixture(x, centres, [p.niche_width] * p.niches, [1.0] * p.niches) * p.resources * p.capacity
-    return Setup(demand=cap[None, :], n_agents=p.consumers, task_positions=x,
-                 capability=np.full((p.consumers, p.resources), p.uptake),
-                 resources=np.full(p.consumers, 0.05),
-                 extras={"mode.upkeep": np.full(p.consumers, p.mortality)},
-                 info={"niche_centres": centres})
+    return Setup(
+        demand=cap[None, :],
+        n_agents=p.consumers,
+        task_positions=x,
+        capability=np.full((p.consumers, p.resources), p.uptake),
+        resources=np.full(p.consumers, 0.05),
+        extras={"mode.upkeep": np.full(p.consumers, p.mortality)},
+        info={"niche_centres": centres},
+    )
 
 
-def homogeneous_productivity(capacity: np.ndarray, consumption: np.ndarray, growth: float, conversion: float,
-                             mortality: float) -> float:
+def homogeneous_productivity(
+    capacity: np.ndarray, consumption: np.ndarray, growth: float, conversion: float, mortality: float
+) -> float:
     """Equilibrium productivity of a population of identical consumers (one trait, any number of
     lineages: the replicator is linear in biomass, so they act as one consumer of total biomass N).
     With logistic resources R_k = K_k max(0, 1 - c_k N / r), N solves e sum_k c_k R_k(N) = m (the
@@ -201,14 +257,20 @@ def homogeneous_productivity(capacity: np.ndarray, consumption: np.ndarray, grow
 
 
 RADIATION = ScenarioSpec(
-    "radiation", _rad_build, lambda p: (p.consumers, p.resources), RadiationParams,
-    defaults={**_BASE, "run": {"steps": 20000, "dt": 0.05, "record_every": 500},
-              "profile": {"family": "vonmises", "kappa": 8.0},
-              "signal": {"name": "ecology.resources", "supply": "logistic", "growth": 1.0},
-              "mode": {"name": "replicator", "eta": 5.0, "noise": 0.02},
-              "init": {"kind": "homogeneous", "perturbation": 0.01, "mu": 0.3},
-              "metrics": {"names": ["productivity", "biomass", "hill", "demand_modes"]},
-              "archive": {"snapshots": ["w", "mu"]}},
+    "radiation",
+    _rad_build,
+    lambda p: (p.consumers, p.resources),
+    RadiationParams,
+    defaults={
+        **_BASE,
+        "run": {"steps": 20000, "dt": 0.05, "record_every": 500},
+        "profile": {"family": "vonmises", "kappa": 8.0},
+        "signal": {"name": "ecology.resources", "supply": "logistic", "growth": 1.0},
+        "mode": {"name": "replicator", "eta": 5.0, "noise": 0.02},
+        "init": {"kind": "homogeneous", "perturbation": 0.01, "mu": 0.3},
+        "metrics": {"names": ["productivity", "biomass", "hill", "demand_modes"]},
+        "archive": {"snapshots": ["w", "mu"]},
+    },
     doc="one ancestor's descendants spread over a many-niche resource axis (trait evolution by selection)",
 )
 
@@ -219,10 +281,14 @@ RADIATION = ScenarioSpec(
 @attrs.frozen
 class MetacommunityParams:
     patches: int = params.param(10, doc="patches of the landscape", validator=params.at_least(2))
-    species: int = params.param(10, doc="species, each present in every patch at the start", validator=params.at_least(2))
+    species: int = params.param(
+        10, doc="species, each present in every patch at the start", validator=params.at_least(2)
+    )
     dispersal_graph: str = params.param("complete", doc="patches a disperser can reach: 'complete' or 'ring'")
     inflow: float = params.param(4.0, doc="resource inflow I of every patch", validator=params.positive)
-    mortality: float = params.param(0.2, doc="mortality m of every species", unit="1/time", validator=params.non_negative)
+    mortality: float = params.param(
+        0.2, doc="mortality m of every species", unit="1/time", validator=params.non_negative
+    )
 
     def __attrs_post_init__(self):
         if self.dispersal_graph not in ("complete", "ring"):
@@ -234,12 +300,19 @@ def dispersal_topology(patches: int, species: int, graph: str) -> Topology:
     disperser reaches: every other patch, or the two neighbouring patches on a ring."""
     edges = []
     for p in range(patches):
-        targets = [q for q in range(patches) if q != p] if graph == "complete" else [(p - 1) % patches, (p + 1) % patches]
+        targets = (
+            [q for q in range(patches) if q != p] if graph == "complete" else [(p - 1) % patches, (p + 1) % patches]
+        )
         for q in set(targets) - {p}:
             for s in range(species):
                 edges.append((s + species * p, s + species * q))
-    return Topology.from_edges(patches * species, np.array(edges), directed=True, name=f"dispersal_{graph}",
-                               params={"patches": patches, "species": species, "graph": graph})
+    return Topology.from_edges(
+        patches * species,
+        np.array(edges),
+        directed=True,
+        name=f"dispersal_{graph}",
+        params={"patches": patches, "species": species, "graph": graph},
+    )
 
 
 def _meta_build(ctx) -> Setup:
@@ -247,23 +320,45 @@ def _meta_build(ctx) -> Setup:
     n = p.patches * p.species
     species = np.tile(np.arange(p.species), p.patches)
     patch = np.repeat(np.arange(p.patches), p.species)
-    optimum = species / (p.species - 1)                       # H_i spread over [0, 1]
-    phase = 2 * math.pi * patch / p.patches                    # patches out of phase
-    return Setup(demand=np.full((1, 1), p.inflow), n_agents=n, topology=dispersal_topology(p.patches, p.species, p.dispersal_graph),
-                 resources=np.full(n, 10.0), extras={"mode.upkeep": np.full(n, p.mortality), "signal.patch": patch,
-                                                     "signal.optimum": optimum, "signal.phase": phase},
-                 agent_labels=tuple(f"species {s} @ patch {q}" for q, s in zip(patch, species)), task_labels=("resource",))
+    optimum = species / (p.species - 1)  # H_i spread over [0, 1]
+    phase = 2 * math.pi * patch / p.patches  # patches out of phase
+    return Setup(
+        demand=np.full((1, 1), p.inflow),
+        n_agents=n,
+        topology=dispersal_topology(p.patches, p.species, p.dispersal_graph),
+        resources=np.full(n, 10.0),
+        extras={
+            "mode.upkeep": np.full(n, p.mortality),
+            "signal.patch": patch,
+            "signal.optimum": optimum,
+            "signal.phase": phase,
+        },
+        agent_labels=tuple(f"species {s} @ patch {q}" for q, s in zip(patch, species)),
+        task_labels=("resource",),
+    )
 
 
 METACOMMUNITY = ScenarioSpec(
-    "metacommunity", _meta_build, lambda p: (p.patches * p.species, 1), MetacommunityParams,
-    defaults={**_BASE, "run": {"steps": 40000, "dt": 0.02, "record_every": 100},
-              "mixing": {"name": "shared", "gamma": 0.0},
-              "signal": {"name": "ecology.resources", "supply": "chemostat", "loss": 1.0, "conversion": 0.2,
-                         "environment": "cycle", "period": 200.0},
-              "disperse": {"rate": 0.01},
-              "metrics": {"names": ["productivity", "biomass", "richness"]},
-              "archive": {"snapshots": ["w"]}},
+    "metacommunity",
+    _meta_build,
+    lambda p: (p.patches * p.species, 1),
+    MetacommunityParams,
+    defaults={
+        **_BASE,
+        "run": {"steps": 40000, "dt": 0.02, "record_every": 100},
+        "mixing": {"name": "shared", "gamma": 0.0},
+        "signal": {
+            "name": "ecology.resources",
+            "supply": "chemostat",
+            "loss": 1.0,
+            "conversion": 0.2,
+            "environment": "cycle",
+            "period": 200.0,
+        },
+        "disperse": {"rate": 0.01},
+        "metrics": {"names": ["productivity", "biomass", "richness"]},
+        "archive": {"snapshots": ["w"]},
+    },
     doc="species in patches with cycling environments, dispersing along a graph (Loreau, Mouquet & Gonzalez 2003)",
 )
 
@@ -281,5 +376,9 @@ def loreau_hector(monoculture: np.ndarray, mixture: np.ndarray, planted: np.ndar
     net = Y.sum() - (p * M).sum()
     comp = n * dRY.mean() * M.mean()
     sel = n * ((dRY - dRY.mean()) * (M - M.mean())).mean()
-    return {"net": float(net), "complementarity": float(comp), "selection": float(sel),
-            "relative_yield_total": float((Y / M).sum())}
+    return {
+        "net": float(net),
+        "complementarity": float(comp),
+        "selection": float(sel),
+        "relative_yield_total": float((Y / M).sum()),
+    }

@@ -22,9 +22,12 @@ __all__ = ["LVParams", "LOTKA_VOLTERRA", "two_species_equilibrium", "two_species
 class LVParams:
     growth: tuple[float, ...] = params.param((1.0, 1.0), doc="intrinsic growth rates r_i", unit="1/time")
     capacity: tuple[float, ...] = params.param((1.0, 1.0), doc="carrying capacities K_i", unit="biomass")
-    alpha: tuple[tuple[float, ...], ...] = params.param(((1.0, 0.5), (0.5, 1.0)),
-                                                        doc="competition coefficients alpha_ij (effect of j on i); alpha_ii usually 1")
-    initial: tuple[float, ...] = params.param((), doc="initial biomass of each species (default 0.1 K_i)", unit="biomass")
+    alpha: tuple[tuple[float, ...], ...] = params.param(
+        ((1.0, 0.5), (0.5, 1.0)), doc="competition coefficients alpha_ij (effect of j on i); alpha_ii usually 1"
+    )
+    initial: tuple[float, ...] = params.param(
+        (), doc="initial biomass of each species (default 0.1 K_i)", unit="biomass"
+    )
 
     def __attrs_post_init__(self):
         n = len(self.growth)
@@ -35,7 +38,9 @@ class LVParams:
         if len(self.alpha) != n or any(len(row) != n for row in self.alpha):
             raise ValueError(f"alpha must be a {n} x {n} matrix (species x species)")
         if any(a < 0 for row in self.alpha for a in row):
-            raise ValueError("alpha must be non-negative: this scenario models competition (facilitation would be negative)")
+            raise ValueError(
+                "alpha must be non-negative: this scenario models competition (facilitation would be negative)"
+            )
         if self.initial and (len(self.initial) != n or any(x < 0 for x in self.initial)):
             raise ValueError(f"initial must hold {n} non-negative biomasses")
 
@@ -55,7 +60,7 @@ def two_species_equilibrium(K1, K2, a12, a21) -> tuple[float, float]:
 def two_species_outcome(K1, K2, a12, a21) -> str:
     """'coexistence' (a12 < K1/K2 and a21 < K2/K1), '1 wins', '2 wins' or 'bistable'
     (a12 > K1/K2 and a21 > K2/K1: the winner depends on where the system starts)."""
-    one_invades = a12 < K1 / K2   # species 1 can grow when 2 is at its capacity
+    one_invades = a12 < K1 / K2  # species 1 can grow when 2 is at its capacity
     two_invades = a21 < K2 / K1
     if one_invades and two_invades:
         return "coexistence"
@@ -81,12 +86,21 @@ def _build(ctx) -> Setup:
     K = np.asarray(p.capacity, dtype=float)
     N0 = np.asarray(p.initial, dtype=float) if p.initial else 0.1 * K
     topo = Topology.from_scipy(beta(p), name="interaction", params={"alpha": [list(r) for r in p.alpha]})
-    return Setup(demand=np.asarray(p.growth, dtype=float)[:, None], n_agents=n, resources=N0, topology=topo,
-                 agent_labels=tuple(f"species {i}" for i in range(n)), task_labels=("space",))
+    return Setup(
+        demand=np.asarray(p.growth, dtype=float)[:, None],
+        n_agents=n,
+        resources=N0,
+        topology=topo,
+        agent_labels=tuple(f"species {i}" for i in range(n)),
+        task_labels=("space",),
+    )
 
 
 LOTKA_VOLTERRA = ScenarioSpec(
-    "lotka_volterra", _build, _size, LVParams,
+    "lotka_volterra",
+    _build,
+    _size,
+    LVParams,
     defaults={
         "run": {"steps": 20000, "dt": 0.01, "record_every": 200, "tolerance": 1e-10},
         "profile": {"family": "free"},

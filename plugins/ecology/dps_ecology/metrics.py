@@ -12,8 +12,11 @@ __all__ = ["BIOMASS", "RICHNESS"]
 
 @attrs.frozen
 class RichnessParams:
-    threshold: float = params.param(1e-4, doc="an agent counts when its share of total biomass exceeds this",
-                                    validator=params.in_range(0, 1, hi_open=True))
+    threshold: float = params.param(
+        1e-4,
+        doc="an agent counts when its share of total biomass exceeds this",
+        validator=params.in_range(0, 1, hi_open=True),
+    )
 
 
 def _biomass(ctx):
@@ -27,5 +30,9 @@ def _richness(ctx):
 
 
 BIOMASS = MetricSpec("biomass", _biomass, doc="total biomass sum_i |w_i|")
-RICHNESS = MetricSpec("richness", _richness, params=RichnessParams,
-                      doc="number of agents holding more than `threshold` of the total biomass")
+RICHNESS = MetricSpec(
+    "richness",
+    _richness,
+    params=RichnessParams,
+    doc="number of agents holding more than `threshold` of the total biomass",
+)

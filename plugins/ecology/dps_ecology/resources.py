@@ -33,12 +33,22 @@ __all__ = ["ResourceParams", "RESOURCES", "environment_factor"]
 
 @attrs.frozen
 class ResourceParams:
-    supply: Literal["logistic", "chemostat"] = params.param("logistic", doc="resource renewal: logistic growth to the capacity D, or a chemostat with inflow D")
-    growth: float = params.param(1.0, doc="logistic: intrinsic growth rate r of the resources", unit="1/time", validator=params.positive)
-    loss: float = params.param(0.1, doc="chemostat: loss (outflow) rate l of the resources", unit="1/time", validator=params.non_negative)
+    supply: Literal["logistic", "chemostat"] = params.param(
+        "logistic", doc="resource renewal: logistic growth to the capacity D, or a chemostat with inflow D"
+    )
+    growth: float = params.param(
+        1.0, doc="logistic: intrinsic growth rate r of the resources", unit="1/time", validator=params.positive
+    )
+    loss: float = params.param(
+        0.1, doc="chemostat: loss (outflow) rate l of the resources", unit="1/time", validator=params.non_negative
+    )
     conversion: float = params.param(1.0, doc="e: biomass made from one unit of resource", validator=params.positive)
-    environment: Literal["none", "cycle"] = params.param("none", doc="uptake efficiency constant, or following a cycling patch environment (Loreau et al. 2003)")
-    period: float = params.param(40000.0, doc="cycle: period of the environmental fluctuation", unit="time", validator=params.positive)
+    environment: Literal["none", "cycle"] = params.param(
+        "none", doc="uptake efficiency constant, or following a cycling patch environment (Loreau et al. 2003)"
+    )
+    period: float = params.param(
+        40000.0, doc="cycle: period of the environmental fluctuation", unit="time", validator=params.positive
+    )
 
 
 def environment_factor(optimum: np.ndarray, phase: np.ndarray, t: float, period: float) -> np.ndarray:
@@ -85,9 +95,17 @@ def _utility(ctx):
 
 
 RESOURCES = SignalSpec(
-    "resources", _gradient, _utility, ResourceParams,
+    "resources",
+    _gradient,
+    _utility,
+    ResourceParams,
     arrays=(
-        ArraySpec("R", ("agents", "tasks"), doc="resource levels of each consumer's patch", init=lambda ctx: np.broadcast_to(ctx.D, (ctx.n_agents, ctx.n_tasks)).copy()),
+        ArraySpec(
+            "R",
+            ("agents", "tasks"),
+            doc="resource levels of each consumer's patch",
+            init=lambda ctx: np.broadcast_to(ctx.D, (ctx.n_agents, ctx.n_tasks)).copy(),
+        ),
         ArraySpec("patch", ("agents",), dtype="int64", doc="patch of each consumer"),
         ArraySpec("optimum", ("agents",), doc="environmental optimum H_i of each consumer"),
         ArraySpec("phase", ("agents",), doc="phase of the environment of each consumer's patch"),

@@ -10,8 +10,9 @@ from dps_ecology.communities import homogeneous_productivity
 
 
 def cr(consumption, mortality, **over):
-    sim = Simulation.from_config({"scenario": {"name": "consumer_resource", "consumption": consumption,
-                                               "mortality": mortality}, **over})
+    sim = Simulation.from_config(
+        {"scenario": {"name": "consumer_resource", "consumption": consumption, "mortality": mortality}, **over}
+    )
     return sim, sim.run()
 
 
@@ -25,7 +26,7 @@ def test_macarthur_reduces_to_lotka_volterra():
     r_lv, B = macarthur_to_lotka_volterra(c, m, np.ones(2), 1.0)
     np.testing.assert_allclose(sim.state.w, lv_equilibrium(r_lv, B), rtol=1e-6)
     R = sim.state.extras["signal.R"][0]
-    np.testing.assert_allclose(c @ R, m, rtol=1e-6)            # every survivor at its break-even
+    np.testing.assert_allclose(c @ R, m, rtol=1e-6)  # every survivor at its break-even
 
 
 def test_competitive_exclusion():
@@ -94,23 +95,34 @@ def test_spatial_insurance():
     well-mixed landscape, and intermediate dispersal keeps more species."""
     out = {}
     for rate in (0.0, 0.003, 1.0):
-        sim = Simulation.from_config({"scenario": {"name": "metacommunity", "patches": 8, "species": 8},
-                                      "disperse": {"rate": rate}, "signal": {"period": 1000.0},
-                                      "run": {"steps": 40000, "dt": 0.05, "record_every": 50, "seed": 1}})
+        sim = Simulation.from_config(
+            {
+                "scenario": {"name": "metacommunity", "patches": 8, "species": 8},
+                "disperse": {"rate": rate},
+                "signal": {"period": 1000.0},
+                "run": {"steps": 40000, "dt": 0.05, "record_every": 50, "seed": 1},
+            }
+        )
         sim.run()
         prod = np.array(sim.history["productivity"])
-        out[rate] = (prod[len(prod) // 2:].mean(), sim.history["richness"][-1])
+        out[rate] = (prod[len(prod) // 2 :].mean(), sim.history["richness"][-1])
     assert out[0.003][0] > out[0.0][0] * 1.01 and out[0.003][0] > out[1.0][0] * 1.01
     assert out[0.003][1] > out[0.0][1] and out[0.003][1] > out[1.0][1]
 
 
-@pytest.mark.parametrize("scenario,fragment", [
-    ({"name": "consumer_resource", "consumption": [[1.0, -0.2], [0.3, 0.9]], "mortality": [0.3, 0.3]}, "non-negative"),
-    ({"name": "consumer_resource", "mortality": [0.3]}, "mortality must hold 3"),
-    ({"name": "biodiversity", "rstar_low": 5.0, "rstar_high": 2.0}, "rstar_low < rstar_high"),
-    ({"name": "biodiversity", "inflow": 5.0}, "'scenario.inflow' must exceed loss \\* rstar_high"),
-    ({"name": "metacommunity", "dispersal_graph": "tree"}, "dispersal_graph must be"),
-])
+@pytest.mark.parametrize(
+    "scenario,fragment",
+    [
+        (
+            {"name": "consumer_resource", "consumption": [[1.0, -0.2], [0.3, 0.9]], "mortality": [0.3, 0.3]},
+            "non-negative",
+        ),
+        ({"name": "consumer_resource", "mortality": [0.3]}, "mortality must hold 3"),
+        ({"name": "biodiversity", "rstar_low": 5.0, "rstar_high": 2.0}, "rstar_low < rstar_high"),
+        ({"name": "biodiversity", "inflow": 5.0}, "'scenario.inflow' must exceed loss \\* rstar_high"),
+        ({"name": "metacommunity", "dispersal_graph": "tree"}, "dispersal_graph must be"),
+    ],
+)
 def test_meaningless_parameters(scenario, fragment):
     with pytest.raises(ConfigError, match=fragment):
         Simulation.from_config({"scenario": scenario})

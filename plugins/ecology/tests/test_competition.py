@@ -15,11 +15,14 @@ def lv(**scenario):
     return sim.state.w, result
 
 
-@pytest.mark.parametrize("K1,K2,a12,a21", [
-    (1.0, 1.0, 0.5, 0.5),     # symmetric: N* = K/(1 + a) = 2/3 each
-    (1.5, 1.0, 0.4, 0.5),     # our own: N1* = (1.5 - 0.4)/(1 - 0.2) = 1.375, N2* = (1 - 0.75)/0.8 = 0.3125
-    (2.0, 3.0, 0.3, 1.2),     # our own: N1* = (2 - 0.9)/0.64, N2* = (3 - 2.4)/0.64
-])
+@pytest.mark.parametrize(
+    "K1,K2,a12,a21",
+    [
+        (1.0, 1.0, 0.5, 0.5),  # symmetric: N* = K/(1 + a) = 2/3 each
+        (1.5, 1.0, 0.4, 0.5),  # our own: N1* = (1.5 - 0.4)/(1 - 0.2) = 1.375, N2* = (1 - 0.75)/0.8 = 0.3125
+        (2.0, 3.0, 0.3, 1.2),  # our own: N1* = (2 - 0.9)/0.64, N2* = (3 - 2.4)/0.64
+    ],
+)
 def test_two_species_coexistence_equilibrium(K1, K2, a12, a21):
     """N1* = (K1 - a12 K2)/(1 - a12 a21), N2* = (K2 - a21 K1)/(1 - a12 a21) (Gause; Lotka 1925,
     Volterra 1926), reached when a12 < K1/K2 and a21 < K2/K1."""
@@ -75,12 +78,15 @@ def test_partition_by_hand():
     assert parts["net"] == pytest.approx(-0.5)
 
 
-@pytest.mark.parametrize("scenario,fragment", [
-    ({"growth": [1.0, -1.0]}, "growth rates must be positive"),
-    ({"capacity": [1.0]}, "capacity must hold 2 positive carrying capacities"),
-    ({"alpha": [[1, -0.5], [0.5, 1]]}, "alpha must be non-negative"),
-    ({"alpha": [[1, 0.5]]}, "alpha must be a 2 x 2 matrix"),
-])
+@pytest.mark.parametrize(
+    "scenario,fragment",
+    [
+        ({"growth": [1.0, -1.0]}, "growth rates must be positive"),
+        ({"capacity": [1.0]}, "capacity must hold 2 positive carrying capacities"),
+        ({"alpha": [[1, -0.5], [0.5, 1]]}, "alpha must be non-negative"),
+        ({"alpha": [[1, 0.5]]}, "alpha must be a 2 x 2 matrix"),
+    ],
+)
 def test_meaningless_parameters(scenario, fragment):
     with pytest.raises(ConfigError, match=fragment):
         Simulation.from_config({"scenario": {"name": "lotka_volterra", **scenario}})

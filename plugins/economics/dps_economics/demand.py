@@ -27,7 +27,9 @@ __all__ = ["ConsumersParams", "consumer_demand", "CONSUMERS"]
 @attrs.frozen
 class ConsumersParams:
     preferences: Literal["cobb_douglas", "ces"] = params.param("cobb_douglas", doc="utility of the consumers")
-    shares: tuple[float, ...] = params.param((), doc="expenditure shares (Cobb-Douglas) or CES weights b_k; default equal")
+    shares: tuple[float, ...] = params.param(
+        (), doc="expenditure shares (Cobb-Douglas) or CES weights b_k; default equal"
+    )
     sigma: float = params.param(2.0, doc="CES elasticity of substitution (sigma != 1)", validator=params.positive)
 
     def __attrs_post_init__(self):
@@ -69,5 +71,6 @@ def _update(ctx):
     return np.broadcast_to(world / ctx.n_agents, ctx.D.shape).copy()
 
 
-CONSUMERS = DemandSpec("consumers", _update, ConsumersParams,
-                       doc="world demand from prices and incomes (Cobb-Douglas or CES), per node")
+CONSUMERS = DemandSpec(
+    "consumers", _update, ConsumersParams, doc="world demand from prices and incomes (Cobb-Douglas or CES), per node"
+)

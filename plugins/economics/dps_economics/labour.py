@@ -25,7 +25,9 @@ __all__ = ["DivisionParams", "DIVISION", "steady_capability", "best_homogeneous_
 class DivisionParams:
     workers: int = params.param(60, doc="number of workers N", validator=params.at_least(2))
     tasks: int = params.param(4, doc="number of tasks (goods) K", validator=params.at_least(2))
-    demand: float = params.param(1.2, doc="each household's demand for each good", unit="goods per time", validator=params.positive)
+    demand: float = params.param(
+        1.2, doc="each household's demand for each good", unit="goods per time", validator=params.positive
+    )
 
 
 def steady_capability(s: np.ndarray, rate: float, forget: float, cap: float) -> np.ndarray:
@@ -33,8 +35,9 @@ def steady_capability(s: np.ndarray, rate: float, forget: float, cap: float) -> 
     return np.minimum(cap, 1.0 + rate * s / forget) if forget > 0 else np.full_like(s, cap)
 
 
-def best_homogeneous_efficacy(K: int, demand: float, rate: float, forget: float, cap: float, starts: int = 60,
-                              seed: int = 0) -> tuple[float, np.ndarray]:
+def best_homogeneous_efficacy(
+    K: int, demand: float, rate: float, forget: float, cap: float, starts: int = 60, seed: int = 0
+) -> tuple[float, np.ndarray]:
     """Best demand met when every worker has the same split s (so every node sees the same supply
     s_k C_k(s_k)), at the learning steady state: max over the simplex of
     sum_k min(s_k C_k, demand) / (K demand), by multi-start SLSQP. Returns (efficacy, s)."""
@@ -48,8 +51,14 @@ def best_homogeneous_efficacy(K: int, demand: float, rate: float, forget: float,
     candidates = [np.full(K, 1.0 / K)] + [np.eye(K)[:m].sum(axis=0) / m for m in range(1, K + 1)]
     candidates += list(rng.dirichlet(np.ones(K), size=starts))
     for s0 in candidates:
-        res = minimize(neg, s0, method="SLSQP", bounds=[(0, 1)] * K,
-                       constraints=[{"type": "eq", "fun": lambda s: s.sum() - 1.0}], options={"ftol": 1e-12})
+        res = minimize(
+            neg,
+            s0,
+            method="SLSQP",
+            bounds=[(0, 1)] * K,
+            constraints=[{"type": "eq", "fun": lambda s: s.sum() - 1.0}],
+            options={"ftol": 1e-12},
+        )
         if res.success and -res.fun > best:
             best, best_s = -res.fun, res.x
     return float(best), best_s
@@ -61,12 +70,18 @@ def _size(p: DivisionParams) -> tuple[int, int]:
 
 def _build(ctx) -> Setup:
     p: DivisionParams = ctx.params
-    return Setup(demand=np.full((1, p.tasks), p.demand), n_agents=p.workers,
-                 task_labels=tuple(f"task {k}" for k in range(p.tasks)))
+    return Setup(
+        demand=np.full((1, p.tasks), p.demand),
+        n_agents=p.workers,
+        task_labels=tuple(f"task {k}" for k in range(p.tasks)),
+    )
 
 
 DIVISION = ScenarioSpec(
-    "division_of_labour", _build, _size, DivisionParams,
+    "division_of_labour",
+    _build,
+    _size,
+    DivisionParams,
     defaults={
         "run": {"steps": 3000, "dt": 0.2, "record_every": 100},
         "profile": {"family": "free"},

@@ -23,18 +23,25 @@ __all__ = ["RicardoParams", "RICARDO", "autarky", "world_output", "planner_optim
 @attrs.frozen
 class RicardoParams:
     labour_requirements: tuple[tuple[float, ...], ...] = params.param(
-        ((100.0, 120.0), (90.0, 80.0)), unit="hours per unit",
+        ((100.0, 120.0), (90.0, 80.0)),
+        unit="hours per unit",
         doc="a_ik: labour needed for one unit of good k in country i (countries x goods); default Ricardo's "
-            "England and Portugal, cloth and wine (Principles, 1817, ch. 7)")
+        "England and Portugal, cloth and wine (Principles, 1817, ch. 7)",
+    )
     labour: tuple[float, ...] = params.param(
-        (), unit="hours", doc="labour endowment of each country (default: enough for one unit of every good, sum_k a_ik)")
+        (),
+        unit="hours",
+        doc="labour endowment of each country (default: enough for one unit of every good, sum_k a_ik)",
+    )
     countries: tuple[str, ...] = params.param((), doc="country names (default England, Portugal for the default table)")
     goods: tuple[str, ...] = params.param((), doc="good names (default cloth, wine for the default table)")
 
     def __attrs_post_init__(self):
         a = self.labour_requirements
         if not a or any(len(row) != len(a[0]) for row in a) or len(a[0]) < 2:
-            raise ValueError("labour_requirements must be a table of countries x goods with at least 2 goods and rows of equal length")
+            raise ValueError(
+                "labour_requirements must be a table of countries x goods with at least 2 goods and rows of equal length"
+            )
         if any(not (x > 0 and np.isfinite(x)) for row in a for x in row):
             raise ValueError("labour_requirements must be positive and finite (hours per unit of a good)")
         if self.labour and (len(self.labour) != len(a) or any(not x > 0 for x in self.labour)):
@@ -66,8 +73,9 @@ def autarky(a: np.ndarray, L: np.ndarray, b: np.ndarray) -> dict:
     return {"shares": s, "consumption": x, "utility": (b * np.log(x)).sum(axis=1), "world": x.sum(axis=0)}
 
 
-def planner_optimum(a: np.ndarray, L: np.ndarray, b: np.ndarray, preferences: str = "cobb_douglas",
-                    sigma: float = 1.0) -> dict:
+def planner_optimum(
+    a: np.ndarray, L: np.ndarray, b: np.ndarray, preferences: str = "cobb_douglas", sigma: float = 1.0
+) -> dict:
     """The world planner's allocation: max U(X) over labour shares, X_k = sum_i L_i s_ik / a_ik,
     with U = sum_k b_k log X_k (Cobb-Douglas) or (sum_k b_k X_k^rho)^(1/rho) (CES) - a concave
     problem, solved independently of the market by SLSQP. Returns shares, outputs, the shadow
@@ -87,10 +95,19 @@ def planner_optimum(a: np.ndarray, L: np.ndarray, b: np.ndarray, preferences: st
             u, dX = np.log(m) / rho, b * X ** (rho - 1.0) / m
         return -u, -(dX[None, :] * L[:, None] / a).ravel()
 
-    cons = [{"type": "eq", "fun": (lambda v, i=i: unpack(v)[i].sum() - 1.0),
-             "jac": (lambda v, i=i: np.eye(n)[i].repeat(k))} for i in range(n)]
-    res = minimize(utility_and_gradient, np.full(n * k, 1.0 / k), jac=True, method="SLSQP",
-                   bounds=[(0.0, 1.0)] * (n * k), constraints=cons, options={"ftol": 1e-15, "maxiter": 5000})
+    cons = [
+        {"type": "eq", "fun": (lambda v, i=i: unpack(v)[i].sum() - 1.0), "jac": (lambda v, i=i: np.eye(n)[i].repeat(k))}
+        for i in range(n)
+    ]
+    res = minimize(
+        utility_and_gradient,
+        np.full(n * k, 1.0 / k),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * (n * k),
+        constraints=cons,
+        options={"ftol": 1e-15, "maxiter": 5000},
+    )
     s = np.clip(unpack(res.x), 0.0, 1.0)
     s /= s.sum(axis=1, keepdims=True)
     X = world_output(a, L, s)
@@ -124,13 +141,22 @@ def _build(ctx) -> Setup:
     Y0 = L[:, None] / k / a
     demand = consumer_demand(np.ones(k), float(Y0.sum()), b, "cobb_douglas", 1.0) / n
     countries, goods = _labels(p)
-    return Setup(demand=demand[None, :], n_agents=n, capability=1.0 / a, resources=L,
-                 agent_labels=countries, task_labels=goods,
-                 info={"labour_requirements": a.tolist(), "labour": L.tolist(), "shares": b.tolist()})
+    return Setup(
+        demand=demand[None, :],
+        n_agents=n,
+        capability=1.0 / a,
+        resources=L,
+        agent_labels=countries,
+        task_labels=goods,
+        info={"labour_requirements": a.tolist(), "labour": L.tolist(), "shares": b.tolist()},
+    )
 
 
 RICARDO = ScenarioSpec(
-    "ricardo", _build, _size, RicardoParams,
+    "ricardo",
+    _build,
+    _size,
+    RicardoParams,
     defaults={
         "run": {"steps": 4000, "dt": 0.1, "record_every": 100, "tolerance": 1e-7},
         "profile": {"family": "free"},

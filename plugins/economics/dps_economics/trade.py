@@ -22,11 +22,17 @@ __all__ = ["TradeParams", "TRADE", "two_economies"]
 class TradeParams:
     workers: int = params.param(40, doc="workers per economy", validator=params.at_least(3))
     links: int = params.param(4, doc="trade links between the economies", validator=params.non_negative)
-    local_k: int = params.param(2, doc="local trade: neighbours on each side within an economy", validator=params.at_least(1))
-    advantage: float = params.param(2.0, doc="capability in the good an economy is better at (1/advantage in the other)",
-                                    validator=params.at_least(1.0))
-    demand: float = params.param(0.6, doc="each household's demand for each good", unit="goods per time",
-                                 validator=params.positive)
+    local_k: int = params.param(
+        2, doc="local trade: neighbours on each side within an economy", validator=params.at_least(1)
+    )
+    advantage: float = params.param(
+        2.0,
+        doc="capability in the good an economy is better at (1/advantage in the other)",
+        validator=params.at_least(1.0),
+    )
+    demand: float = params.param(
+        0.6, doc="each household's demand for each good", unit="goods per time", validator=params.positive
+    )
 
 
 def two_economies(n: int, local_k: int, links: int, rng: np.random.Generator) -> Topology:
@@ -39,8 +45,13 @@ def two_economies(n: int, local_k: int, links: int, rng: np.random.Generator) ->
     cross = np.stack([pairs // n, n + pairs % n], axis=1)
     both = np.concatenate([cross, cross[:, ::-1]])
     all_edges = np.concatenate(edges + [both])
-    return Topology.from_edges(2 * n, all_edges, directed=True, name="two_economies",
-                               params={"workers": n, "local_k": local_k, "links": int(links)})
+    return Topology.from_edges(
+        2 * n,
+        all_edges,
+        directed=True,
+        name="two_economies",
+        params={"workers": n, "local_k": local_k, "links": int(links)},
+    )
 
 
 def _size(p: TradeParams) -> tuple[int, int]:
@@ -54,13 +65,22 @@ def _build(ctx) -> Setup:
     C[:n] = (p.advantage, 1.0 / p.advantage)
     C[n:] = (1.0 / p.advantage, p.advantage)
     topo = two_economies(n, p.local_k, p.links, ctx.rng)
-    return Setup(demand=np.full((1, 2), p.demand), n_agents=2 * n, capability=C, topology=topo,
-                 agent_labels=tuple(f"A{i}" for i in range(n)) + tuple(f"B{i}" for i in range(n)),
-                 task_labels=("good 0", "good 1"), info={"economy_A": [0, n], "economy_B": [n, 2 * n]})
+    return Setup(
+        demand=np.full((1, 2), p.demand),
+        n_agents=2 * n,
+        capability=C,
+        topology=topo,
+        agent_labels=tuple(f"A{i}" for i in range(n)) + tuple(f"B{i}" for i in range(n)),
+        task_labels=("good 0", "good 1"),
+        info={"economy_A": [0, n], "economy_B": [n, 2 * n]},
+    )
 
 
 TRADE = ScenarioSpec(
-    "trade_network", _build, _size, TradeParams,
+    "trade_network",
+    _build,
+    _size,
+    TradeParams,
     defaults={
         "run": {"steps": 3000, "dt": 0.2, "record_every": 100},
         "profile": {"family": "free"},

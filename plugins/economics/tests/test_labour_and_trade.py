@@ -29,7 +29,7 @@ def test_law_1_division_of_labour():
     assert h["hill_q1"][0] == pytest.approx(1.0, abs=0.01) and h["hill_q1"][-1] > 3.0
     assert h["efficacy"][-1] > h["efficacy"][0] + 0.5
     rising = np.array(h["hill_q1"])
-    assert np.corrcoef(rising, h["efficacy"])[0, 1] > 0.8        # they rise together
+    assert np.corrcoef(rising, h["efficacy"])[0, 1] > 0.8  # they rise together
     best, split = best_homogeneous_efficacy(4, 1.2, 0.5, 0.1, 5.0)
     # at least the equal three-way split: C = 1 + 5/3, output 0.889 per task, 3 * 0.889 / 4.8 = 0.556
     assert 0.555 < best < 0.6
@@ -48,7 +48,7 @@ def test_learning_gains_and_the_extent_of_the_market():
         spec[k], eff[k] = h["specialisation"][-1], h["efficacy"][-1]
     assert spec[1] < spec[2] < spec[8]
     assert eff[1] < eff[8]
-    assert eff[8] > 3 * none["efficacy"][-1]                      # the output gain of learning by doing
+    assert eff[8] > 3 * none["efficacy"][-1]  # the output gain of learning by doing
 
 
 def test_trade_links_raise_specialisation_and_gains():
@@ -59,8 +59,8 @@ def test_trade_links_raise_specialisation_and_gains():
         n = 40
         advantage = (sim.S[:n, 0].mean() + sim.S[n:, 1].mean()) / 2  # labour on the good an economy is better at
         result[links] = (sim.history["efficacy"][-1], sim.history["specialisation"][-1], advantage)
-    assert result[0][0] < result[16][0] < result[64][0]           # gains from trade
-    assert result[0][1] < result[16][1] < result[64][1]           # specialisation
-    assert result[0][2] < 0.4 < result[64][2]                     # by comparative advantage
+    assert result[0][0] < result[16][0] < result[64][0]  # gains from trade
+    assert result[0][1] < result[16][1] < result[64][1]  # specialisation
+    assert result[0][2] < 0.4 < result[64][2]  # by comparative advantage
     topo = Simulation.from_config({"scenario": {"name": "trade_network", "links": 0}}).model.topology
-    assert topo.matrix()[:40, 40:].nnz == 0                       # autarky: no edge between the economies
+    assert topo.matrix()[:40, 40:].nnz == 0  # autarky: no edge between the economies

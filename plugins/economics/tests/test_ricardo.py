@@ -9,9 +9,13 @@ from dps_economics import autarky, planner_optimum, world_output
 from dps_economics.welfare import welfare
 
 # Ricardo, Principles (1817), ch. 7: hours of labour per unit
-RICARDO_A = np.array([[100.0, 120.0],   # England: cloth, wine
-                      [90.0, 80.0]])    # Portugal
-RICARDO_L = RICARDO_A.sum(axis=1)       # each country can make one unit of each good in autarky
+RICARDO_A = np.array(
+    [
+        [100.0, 120.0],  # England: cloth, wine
+        [90.0, 80.0],
+    ]
+)  # Portugal
+RICARDO_L = RICARDO_A.sum(axis=1)  # each country can make one unit of each good in autarky
 
 
 def market(**scenario):
@@ -26,7 +30,7 @@ def test_england_and_portugal():
     sim, result, p = market()
     assert result.status == "converged"
     S = sim.S
-    assert S[0, 0] > 0.99 and S[1, 1] > 0.99              # England cloth, Portugal wine
+    assert S[0, 0] > 0.99 and S[1, 1] > 0.99  # England cloth, Portugal wine
     ratio = p[0] / p[1]
     # the terms of trade lie strictly between the opportunity costs of cloth in wine
     assert 100 / 120 < ratio < 90 / 80
@@ -51,8 +55,10 @@ def test_market_equals_planner(prefs, sigma):
     a = np.array([[2.0, 5.0, 9.0], [6.0, 3.0, 7.0], [8.0, 9.0, 2.0]])
     L = np.array([3.0, 2.0, 4.0])
     b = np.array([0.2, 0.3, 0.5])
-    sim, result, p = market(scenario={"labour_requirements": a.tolist(), "labour": L.tolist()},
-                            demand={"shares": b.tolist(), "preferences": prefs, "sigma": sigma})
+    sim, result, p = market(
+        scenario={"labour_requirements": a.tolist(), "labour": L.tolist()},
+        demand={"shares": b.tolist(), "preferences": prefs, "sigma": sigma},
+    )
     assert result.status == "converged"
     plan = planner_optimum(a, L, b, prefs, sigma)
     assert plan["success"]
@@ -69,7 +75,7 @@ def test_many_countries_follow_the_chain():
     sim, result, _ = market(scenario={"labour_requirements": a.tolist(), "labour": [1, 1, 1, 1, 1]})
     order = np.argsort(a[:, 0] / a[:, 1])
     s0 = sim.S[order, 0]
-    assert np.all(np.diff(s0) <= 0.02)                     # non-increasing along the chain
+    assert np.all(np.diff(s0) <= 0.02)  # non-increasing along the chain
     assert np.sum((s0 > 0.05) & (s0 < 0.95)) <= 1
     assert s0[0] > 0.95 and s0[-1] < 0.05
 
@@ -82,8 +88,8 @@ def test_many_goods_follow_the_chain():
     order = np.argsort(a[0] / a[1])
     makes0 = sim.S[0, order] > 0.02
     makes1 = sim.S[1, order] > 0.02
-    assert np.all(np.diff(makes0.astype(int)) <= 0)        # a prefix of the chain
-    assert np.all(np.diff(makes1.astype(int)) >= 0)        # a suffix
+    assert np.all(np.diff(makes0.astype(int)) <= 0)  # a prefix of the chain
+    assert np.all(np.diff(makes1.astype(int)) >= 0)  # a suffix
     assert np.sum(makes0 & makes1) <= 1
 
 
@@ -114,17 +120,21 @@ def test_homogeneous_start_heterogeneity_and_welfare_rise():
     assert h["welfare"][-1] > 1.05 * best_homogeneous
 
 
-@pytest.mark.parametrize("scenario,fragment", [
-    ({"labour_requirements": [[-1.0, 2.0], [3.0, 4.0]]}, "labour_requirements must be positive"),
-    ({"labour_requirements": [[1.0, 2.0], [3.0]]}, "rows of equal length"),
-    ({"labour": [1.0, -2.0]}, "one positive endowment per country"),
-    ({"countries": ["A"]}, "countries must name all 2 countries"),
-])
+@pytest.mark.parametrize(
+    "scenario,fragment",
+    [
+        ({"labour_requirements": [[-1.0, 2.0], [3.0, 4.0]]}, "labour_requirements must be positive"),
+        ({"labour_requirements": [[1.0, 2.0], [3.0]]}, "rows of equal length"),
+        ({"labour": [1.0, -2.0]}, "one positive endowment per country"),
+        ({"countries": ["A"]}, "countries must name all 2 countries"),
+    ],
+)
 def test_meaningless_parameters_are_named(scenario, fragment):
     with pytest.raises(ConfigError, match=fragment):
         Simulation.from_config({"scenario": {"name": "ricardo", **scenario}})
     with pytest.raises(ConfigError, match="config key 'demand.shares' needs one value per good"):
         Simulation.from_config({"scenario": {"name": "ricardo"}, "demand": {"shares": [1, 2, 3]}})
-    with pytest.raises(ConfigError, match="consumers need prices: use \\[signal\\] name = \"price\""):
-        Simulation.from_config({"scenario": {"name": "ricardo"}, "signal": {"name": "coverage"},
-                                "archive": {"snapshots": ["S"]}})
+    with pytest.raises(ConfigError, match='consumers need prices: use \\[signal\\] name = "price"'):
+        Simulation.from_config(
+            {"scenario": {"name": "ricardo"}, "signal": {"name": "coverage"}, "archive": {"snapshots": ["S"]}}
+        )

@@ -51,8 +51,9 @@ def bhattacharyya_profiles(P: np.ndarray, T: np.ndarray | None = None) -> tuple[
     return R, 1.0 / np.sqrt(np.where(self_sim > 0, self_sim, 1.0))
 
 
-def similarity_times(p: np.ndarray, R: np.ndarray, scale: np.ndarray | None = None,
-                     T: np.ndarray | None = None) -> np.ndarray:
+def similarity_times(
+    p: np.ndarray, R: np.ndarray, scale: np.ndarray | None = None, T: np.ndarray | None = None
+) -> np.ndarray:
     """(Z p)_i for Z_ij = scale_i scale_j R_i T R_j (T = I and scale = 1 when absent)."""
     v = p if scale is None else p * scale
     u = R.T @ v
@@ -115,7 +116,9 @@ def circulant_times(row: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(row) * np.fft.rfft(v), n=len(v))
 
 
-def demand_modes(D: np.ndarray, q: float = 1.0, *, Z: np.ndarray | None = None, ring_kappa: float | None = None) -> float:
+def demand_modes(
+    D: np.ndarray, q: float = 1.0, *, Z: np.ndarray | None = None, ring_kappa: float | None = None
+) -> float:
     """Effective number of demand modes: the Hill number of order q of the demand distribution
     over tasks (rows averaged), with task similarity Z, or the ring-kernel overlap of
     concentration ring_kappa; with neither, the effective number of tasks."""

@@ -39,10 +39,14 @@ def _specialisation(ctx):
 @attrs.frozen
 class HillParams:
     similarity: Literal["bhattacharyya", "task_kernel", "none"] = params.param(
-        "bhattacharyya", doc="agent similarity: Bhattacharyya overlap of profiles, the same through a task kernel, or none (classic Hill numbers)")
+        "bhattacharyya",
+        doc="agent similarity: Bhattacharyya overlap of profiles, the same through a task kernel, or none (classic Hill numbers)",
+    )
     kernel_kappa: float | None = params.param(
-        None, doc="task_kernel only: concentration of the ring kernel (absent: the scenario's task similarity, else the profile kappa)",
-        validator=params.positive)
+        None,
+        doc="task_kernel only: concentration of the ring kernel (absent: the scenario's task similarity, else the profile kappa)",
+        validator=params.positive,
+    )
     abundance: Literal["resources", "equal"] = params.param("resources", doc="abundance of an agent: |w_i| or equal")
 
 
@@ -51,7 +55,9 @@ def _task_kernel(ctx, prm: HillParams) -> np.ndarray:
         return ctx.model.task_similarity
     kappa = _ring_kappa(ctx, prm.kernel_kappa)
     if kappa is None:
-        raise ValueError("similarity 'task_kernel' needs kernel_kappa, a scenario task similarity, or von Mises profiles")
+        raise ValueError(
+            "similarity 'task_kernel' needs kernel_kappa, a scenario task similarity, or von Mises profiles"
+        )
     row = dv.ring_kernel_row(ctx.n_tasks, kappa)
     idx = (np.arange(ctx.n_tasks)[None, :] - np.arange(ctx.n_tasks)[:, None]) % ctx.n_tasks
     return row[idx]
@@ -90,8 +96,10 @@ def _mutual_information(ctx):
 class DemandModesParams:
     q: float = params.param(1.0, doc="order of the Hill number", validator=params.non_negative)
     kernel_kappa: float | None = params.param(
-        None, doc="concentration of the ring kernel that makes nearby tasks one mode (absent: the scenario's task similarity, else the profile kappa, else none)",
-        validator=params.positive)
+        None,
+        doc="concentration of the ring kernel that makes nearby tasks one mode (absent: the scenario's task similarity, else the profile kappa, else none)",
+        validator=params.positive,
+    )
 
 
 def _demand_modes(ctx):
@@ -109,7 +117,9 @@ class RobustnessParams:
     fraction: float = params.param(0.1, doc="fraction of agents removed", validator=params.in_range(0, 1, hi_open=True))
     trials: int = params.param(3, doc="random removals averaged", validator=params.at_least(1))
     steps: int = params.param(20, doc="re-adaptation steps of the survivors (0: none)", validator=params.non_negative)
-    seed: int = params.param(0, doc="seed of the removals (its own stream; the run's is untouched)", validator=params.non_negative)
+    seed: int = params.param(
+        0, doc="seed of the removals (its own stream; the run's is untouched)", validator=params.non_negative
+    )
 
 
 def _robustness(ctx):
@@ -119,15 +129,32 @@ def _robustness(ctx):
 
 METRICS = (
     MetricSpec("specialisation", _specialisation, doc="1 - mean_i H(s_i) / log K"),
-    MetricSpec("hill", _hill, outputs=("hill_q0", "hill_q1", "hill_q2"), params=HillParams,
-               doc="heterogeneity: Leinster-Cobbold similarity-sensitive Hill numbers of orders 0, 1, 2 over agents"),
-    MetricSpec("mutual_information", _mutual_information, outputs=("mutual_information", "effective_roles"),
-               doc="I(agent; task) in nats and exp(I), the effective number of roles"),
-    MetricSpec("demand_modes", _demand_modes, params=DemandModesParams,
-               doc="effective number of demand modes (Hill number of the demand over tasks, similarity-sensitive)"),
-    MetricSpec("robustness", _robustness, params=RobustnessParams,
-               outputs=("robust_random", "robust_targeted", "robust_random_adapted", "robust_targeted_adapted"),
-               doc="productivity kept after removing agents at random or by contribution, without and with re-adaptation"),
+    MetricSpec(
+        "hill",
+        _hill,
+        outputs=("hill_q0", "hill_q1", "hill_q2"),
+        params=HillParams,
+        doc="heterogeneity: Leinster-Cobbold similarity-sensitive Hill numbers of orders 0, 1, 2 over agents",
+    ),
+    MetricSpec(
+        "mutual_information",
+        _mutual_information,
+        outputs=("mutual_information", "effective_roles"),
+        doc="I(agent; task) in nats and exp(I), the effective number of roles",
+    ),
+    MetricSpec(
+        "demand_modes",
+        _demand_modes,
+        params=DemandModesParams,
+        doc="effective number of demand modes (Hill number of the demand over tasks, similarity-sensitive)",
+    ),
+    MetricSpec(
+        "robustness",
+        _robustness,
+        params=RobustnessParams,
+        outputs=("robust_random", "robust_targeted", "robust_random_adapted", "robust_targeted_adapted"),
+        doc="productivity kept after removing agents at random or by contribution, without and with re-adaptation",
+    ),
 )
 
 

@@ -43,8 +43,12 @@ def robustness(sim, ctx, fraction: float, trials: int, steps: int, seed: int) ->
     k = int(round(fraction * n))
     before = ctx.utility()
     if k == 0:
-        return {"robust_random": 1.0, "robust_targeted": 1.0, "robust_random_adapted": 1.0,
-                "robust_targeted_adapted": 1.0}
+        return {
+            "robust_random": 1.0,
+            "robust_targeted": 1.0,
+            "robust_random_adapted": 1.0,
+            "robust_targeted_adapted": 1.0,
+        }
     value = (ctx.H * ctx.Y).sum(axis=1)
     targeted = np.argsort(-value, kind="stable")[:k]
     rng = np.random.default_rng([seed, ctx.step])  # its own stream: the run's generator is untouched

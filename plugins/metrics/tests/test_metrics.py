@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 
 from dps_core import ConfigError, Simulation
-from dps_metrics import (abundances, bhattacharyya_profiles, demand_modes, hill_numbers, kept_share,
-                         mutual_information, profiles_as_distributions, similarity_times, specialisation)
+from dps_metrics import (
+    abundances,
+    bhattacharyya_profiles,
+    demand_modes,
+    hill_numbers,
+    kept_share,
+    mutual_information,
+    profiles_as_distributions,
+    similarity_times,
+    specialisation,
+)
 from dps_metrics.diversity import circulant_times, ring_kernel_row
 
 
@@ -30,7 +39,7 @@ def hill(P, p, qs=(0, 1, 2)):
 
 def test_dissimilar_equally_abundant_agents_give_N_for_every_q():
     N = 7
-    P = np.eye(N)                      # each agent on its own task: Z = I
+    P = np.eye(N)  # each agent on its own task: Z = I
     h = hill(P, np.full(N, 1 / N), (0, 0.5, 1, 2, 3, np.inf))
     for q, v in h.items():
         assert v == pytest.approx(N, rel=1e-12), q
@@ -61,7 +70,7 @@ def test_factorised_evaluation_equals_the_definition_on_random_populations():
     for _ in range(5):
         P = profiles_as_distributions(rng.exponential(size=(40, 12)) ** 3)
         p = abundances(rng.exponential(size=40))
-        p[3] = 0.0                      # an extinct agent does not count
+        p[3] = 0.0  # an extinct agent does not count
         h = hill(P, p / p.sum(), (0, 1, 2, 3.5))
         for q, v in h.items():
             assert v == pytest.approx(hill_direct(P, p / p.sum(), q), rel=1e-10), q
@@ -89,7 +98,7 @@ def test_ring_kernel_overlap_matches_its_definition():
     x = 2 * np.pi * np.arange(K) / K
     f = np.exp(kappa * (np.cos(x[:, None] - x[None, :]) - 1))
     f /= f.sum(axis=1, keepdims=True)
-    direct = np.sqrt(f) @ np.sqrt(f).T        # Bhattacharyya overlap of kernels at tasks k and l
+    direct = np.sqrt(f) @ np.sqrt(f).T  # Bhattacharyya overlap of kernels at tasks k and l
     np.testing.assert_allclose(ring_kernel_row(K, kappa), direct[0], atol=1e-12)
 
 
@@ -102,7 +111,7 @@ def test_mutual_information_and_specialisation():
     assert I == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) - math.log(2) / 2)
     assert specialisation(np.eye(6)) == pytest.approx(1.0)
     assert specialisation(np.full((3, 6), 1 / 6)) == pytest.approx(0.0, abs=1e-15)
-    assert specialisation(np.array([[0.5, 0.5, 0, 0]])) == pytest.approx(0.5)   # 1 - log 2 / log 4
+    assert specialisation(np.array([[0.5, 0.5, 0, 0]])) == pytest.approx(0.5)  # 1 - log 2 / log 4
 
 
 def test_signed_atoms_become_squared_distributions():
@@ -112,10 +121,10 @@ def test_signed_atoms_become_squared_distributions():
 
 def test_demand_modes():
     K = 60
-    assert demand_modes(np.ones(K)) == pytest.approx(K)                      # uniform: K tasks
+    assert demand_modes(np.ones(K)) == pytest.approx(K)  # uniform: K tasks
     d = np.zeros(K)
     d[[0, 20, 40]] = 1.0
-    assert demand_modes(d) == pytest.approx(3.0)                             # three equal spikes
+    assert demand_modes(d) == pytest.approx(3.0)  # three equal spikes
     assert demand_modes(d, q=2) == pytest.approx(3.0)
     # three spikes far apart, through a kernel about 2 tasks wide: still about 3 modes; adjacent
     # spikes within one kernel count as about one
@@ -128,7 +137,7 @@ def test_demand_modes():
 
 def test_kept_share():
     assert kept_share(2.0, 1.5) == pytest.approx(0.75)
-    assert kept_share(-1.0, -2.0) == pytest.approx(0.0)        # twice the residual: everything lost
+    assert kept_share(-1.0, -2.0) == pytest.approx(0.0)  # twice the residual: everything lost
     assert math.isnan(kept_share(0.0, 1.0))
 
 
@@ -138,20 +147,27 @@ def test_robustness_on_disjoint_specialists():
     removing agent i removes the share w_i / 6 of it. Targeted removal (the largest, w = 3) keeps
     1/2; a random one keeps (5/6 + 5/6 + 5/6 + 1/2) / 4 = 3/4 on average."""
     w = np.array([1.0, 1.0, 1.0, 3.0])
-    cfg = {"metrics": {"names": ["robustness"], "robustness": {"fraction": 0.25, "trials": 400, "steps": 0}},
-           "signal": {"name": "coverage", "smoothing": 0.0}, "mixing": {"name": "mean_field", "gamma": 1.0}}
+    cfg = {
+        "metrics": {"names": ["robustness"], "robustness": {"fraction": 0.25, "trials": 400, "steps": 0}},
+        "signal": {"name": "coverage", "smoothing": 0.0},
+        "mixing": {"name": "mean_field", "gamma": 1.0},
+    }
     sim = Simulation.from_arrays(w / 4, profile={"logits": np.log(np.eye(4) + 1e-300)}, resources=w, config=cfg)
     assert sim.context().utility() == pytest.approx(4 * w.sum() / 4)
     m = sim.metrics()
     assert m["robust_targeted"] == pytest.approx(0.5, rel=1e-9)
-    assert m["robust_random"] == pytest.approx(0.75, abs=0.03)          # 400 trials: sd of the mean ~0.007
+    assert m["robust_random"] == pytest.approx(0.75, abs=0.03)  # 400 trials: sd of the mean ~0.007
     assert m["robust_random_adapted"] == pytest.approx(m["robust_random"])  # steps = 0
 
 
 def test_robustness_readaptation_recovers_and_does_not_disturb_the_run():
-    cfg = {"run": {"seed": 2}, "scenario": {"agents": 20, "tasks": 24, "peaks": 2},
-           "profile": {"kappa": 6.0}, "mode": {"eta": 0.5},
-           "metrics": {"names": ["efficacy", "robustness"], "robustness": {"fraction": 0.3, "steps": 60}}}
+    cfg = {
+        "run": {"seed": 2},
+        "scenario": {"agents": 20, "tasks": 24, "peaks": 2},
+        "profile": {"kappa": 6.0},
+        "mode": {"eta": 0.5},
+        "metrics": {"names": ["efficacy", "robustness"], "robustness": {"fraction": 0.3, "steps": 60}},
+    }
     sim = Simulation.from_config(cfg)
     sim.step(300)
     m = sim.metrics()
@@ -166,14 +182,18 @@ def test_robustness_readaptation_recovers_and_does_not_disturb_the_run():
 
 
 def test_metrics_in_a_run_and_bad_parameters():
-    cfg = {"run": {"steps": 400, "record_every": 100}, "scenario": {"agents": 30, "tasks": 48, "peaks": 3},
-           "profile": {"kappa": 8.0}, "mode": {"eta": 0.3},
-           "metrics": {"names": ["efficacy", "hill", "mutual_information", "demand_modes", "specialisation"]}}
+    cfg = {
+        "run": {"steps": 400, "record_every": 100},
+        "scenario": {"agents": 30, "tasks": 48, "peaks": 3},
+        "profile": {"kappa": 8.0},
+        "mode": {"eta": 0.3},
+        "metrics": {"names": ["efficacy", "hill", "mutual_information", "demand_modes", "specialisation"]},
+    }
     sim = Simulation.from_config(cfg)
     sim.run()
     h = sim.history
-    assert h["hill_q1"][0] == pytest.approx(1.0, abs=0.01) and h["hill_q1"][-1] > 2.0     # law 1 in miniature
-    assert h["hill_q0"][-1] >= h["hill_q1"][-1] >= h["hill_q2"][-1]                      # D decreases with q
+    assert h["hill_q1"][0] == pytest.approx(1.0, abs=0.01) and h["hill_q1"][-1] > 2.0  # law 1 in miniature
+    assert h["hill_q0"][-1] >= h["hill_q1"][-1] >= h["hill_q2"][-1]  # D decreases with q
     assert h["effective_roles"][-1] > 2.0
     assert h["demand_modes"][0] == pytest.approx(3.0, abs=0.3)
     with pytest.raises(ConfigError, match="config key 'metrics.hill.similarity' must be one of"):

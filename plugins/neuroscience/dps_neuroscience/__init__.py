@@ -5,5 +5,15 @@ from .coding import lasso, lca_energy, reconstruction_error, response_correlatio
 from .stimuli import feature_dictionary, feature_stimuli, pink_noise_patches, two_modality_stimuli
 
 __version__ = "0.1.0"
-__all__ = ["lasso", "lca_energy", "reconstruction_error", "response_correlation", "soft_threshold",
-           "feature_dictionary", "feature_stimuli", "pink_noise_patches", "two_modality_stimuli", "__version__"]
+__all__ = [
+    "lasso",
+    "lca_energy",
+    "reconstruction_error",
+    "response_correlation",
+    "soft_threshold",
+    "feature_dictionary",
+    "feature_stimuli",
+    "pink_noise_patches",
+    "two_modality_stimuli",
+    "__version__",
+]

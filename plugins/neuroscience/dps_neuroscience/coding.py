@@ -80,4 +80,8 @@ def code_quality(sim, presentations: int = 200) -> dict[str, float]:
     W, *_ = np.linalg.lstsq(A, X, rcond=None)
     decoded = 1.0 - reconstruction_error(X, A @ W)
     activity = float(np.abs(A).sum(axis=1).mean())
-    return {"decoded": float(decoded), "activity": activity, "efficiency": float(decoded / activity) if activity else float("nan")}
+    return {
+        "decoded": float(decoded),
+        "activity": activity,
+        "efficiency": float(decoded / activity) if activity else float("nan"),
+    }

@@ -15,8 +15,18 @@ from typing import Literal
 import attrs
 import numpy as np
 
-from dps_core import (ArraySpec, ConfigError, DemandSpec, MetricSpec, ModeSpec, ScenarioSpec, Setup, Topology,
-                      hookimpl, params)
+from dps_core import (
+    ArraySpec,
+    ConfigError,
+    DemandSpec,
+    MetricSpec,
+    ModeSpec,
+    ScenarioSpec,
+    Setup,
+    Topology,
+    hookimpl,
+    params,
+)
 
 from .coding import soft_threshold
 from .stimuli import feature_dictionary, feature_stimuli, pink_noise_patches, two_modality_stimuli
@@ -27,14 +37,29 @@ from .stimuli import feature_dictionary, feature_stimuli, pink_noise_patches, tw
 @attrs.frozen
 class StimuliParams:
     source: Literal["features", "pink_noise", "two_modalities"] = params.param(
-        "features", doc="sparse mixtures of localised oriented features, 1/f noise patches, or features in two modalities")
-    presentation: int = params.param(40, doc="steps each stimulus is shown (inference settles within it)", unit="steps",
-                                     validator=params.at_least(1))
-    features: int = params.param(24, doc="features of the generating dictionary (features, two_modalities)", validator=params.at_least(1))
-    activity: float = params.param(0.1, doc="probability that a feature is present in a stimulus", validator=params.probability)
+        "features",
+        doc="sparse mixtures of localised oriented features, 1/f noise patches, or features in two modalities",
+    )
+    presentation: int = params.param(
+        40, doc="steps each stimulus is shown (inference settles within it)", unit="steps", validator=params.at_least(1)
+    )
+    features: int = params.param(
+        24, doc="features of the generating dictionary (features, two_modalities)", validator=params.at_least(1)
+    )
+    activity: float = params.param(
+        0.1, doc="probability that a feature is present in a stimulus", validator=params.probability
+    )
     noise: float = params.param(0.01, doc="std of additive input noise", validator=params.non_negative)
-    shared: float = params.param(0.3, doc="two_modalities: fraction of stimuli showing one feature in both modalities", validator=params.probability)
-    seed: int = params.param(0, doc="seed of the generating dictionary (the stimuli draw from the run's stream)", validator=params.non_negative)
+    shared: float = params.param(
+        0.3,
+        doc="two_modalities: fraction of stimuli showing one feature in both modalities",
+        validator=params.probability,
+    )
+    seed: int = params.param(
+        0,
+        doc="seed of the generating dictionary (the stimuli draw from the run's stream)",
+        validator=params.non_negative,
+    )
 
 
 def generating_dictionary(prm: StimuliParams, K: int) -> np.ndarray:
@@ -68,9 +93,13 @@ def _stimuli_update(ctx):
 
 def _check_stimuli(prm: StimuliParams, K: int):
     if prm.source == "two_modalities" and K % 2:
-        raise ConfigError(f"demand 'neuroscience.stimuli' with source 'two_modalities' needs an even number of inputs, got K = {K}")
+        raise ConfigError(
+            f"demand 'neuroscience.stimuli' with source 'two_modalities' needs an even number of inputs, got K = {K}"
+        )
     if prm.source == "pink_noise" and round(K**0.5) ** 2 != K:
-        raise ConfigError(f"demand 'neuroscience.stimuli' with source 'pink_noise' makes square patches: K must be a square number, got {K}")
+        raise ConfigError(
+            f"demand 'neuroscience.stimuli' with source 'pink_noise' makes square patches: K must be a square number, got {K}"
+        )
 
 
 def _clock_init(ctx):
@@ -80,9 +109,13 @@ def _clock_init(ctx):
 
 
 STIMULI = DemandSpec(
-    "stimuli", _stimuli_update, StimuliParams,
-    arrays=(ArraySpec("clock", (1,), doc="steps since the current stimulus appeared", init=_clock_init),
-            ArraySpec("mask", ("demand_rows", "tasks"), fill=1.0, doc="which inputs each node receives")),
+    "stimuli",
+    _stimuli_update,
+    StimuliParams,
+    arrays=(
+        ArraySpec("clock", (1,), doc="steps since the current stimulus appeared", init=_clock_init),
+        ArraySpec("mask", ("demand_rows", "tasks"), fill=1.0, doc="which inputs each node receives"),
+    ),
     doc="a new stimulus every `presentation` steps, drawn from the run's stream",
 )
 
@@ -92,20 +125,32 @@ STIMULI = DemandSpec(
 
 @attrs.frozen
 class SparseCodingParams:
-    tau: float = params.param(1.0, doc="membrane time constant (stable for dt/tau <= 1; energy descent needs dt/tau small)",
-                              unit="time", validator=params.positive)
+    tau: float = params.param(
+        1.0,
+        doc="membrane time constant (stable for dt/tau <= 1; energy descent needs dt/tau small)",
+        unit="time",
+        validator=params.positive,
+    )
     threshold: float = params.param(0.1, doc="threshold lambda", validator=params.non_negative)
     kind: Literal["soft", "hard"] = params.param("soft", doc="soft (LASSO) or hard threshold")
     nonnegative: bool = params.param(False, doc="rectified activations")
-    eta: float = params.param(0.0, doc="learning rate of the tuning (Hebbian, a_i times the residual), applied once per stimulus, "
-                                       "at the end of its presentation", validator=params.non_negative)
+    eta: float = params.param(
+        0.0,
+        doc="learning rate of the tuning (Hebbian, a_i times the residual), applied once per stimulus, "
+        "at the end of its presentation",
+        validator=params.non_negative,
+    )
     competition: Literal["global", "local"] = params.param(
-        "global", doc="global: every neuron sees the residual of the whole population (the signal); local: of itself and its "
-                      "graph neighbours only, restricted to the inputs it receives (demand mask)")
+        "global",
+        doc="global: every neuron sees the residual of the whole population (the signal); local: of itself and its "
+        "graph neighbours only, restricted to the inputs it receives (demand mask)",
+    )
 
     def check(self, config):
         if config.run.dt > self.tau:
-            raise ValueError(f"run.dt = {config.run.dt} exceeds tau = {self.tau}: the leaky integration is unstable; use dt <= tau")
+            raise ValueError(
+                f"run.dt = {config.run.dt} exceeds tau = {self.tau}: the leaky integration is unstable; use dt <= tau"
+            )
 
 
 def _threshold(u, prm: SparseCodingParams):
@@ -154,7 +199,12 @@ def _sparse_coding(ctx):
 
 
 SPARSE_CODING = ModeSpec(
-    "sparse_coding", _sparse_coding, SparseCodingParams, scatter=False, families=("signed",), signed_resources=True,
+    "sparse_coding",
+    _sparse_coding,
+    SparseCodingParams,
+    scatter=False,
+    families=("signed",),
+    signed_resources=True,
     arrays=(ArraySpec("u", ("agents",), doc="membrane potentials"),),
     doc="LCA inference with potentials reset per stimulus, Hebbian tuning learned at the end of each presentation",
 )
@@ -186,7 +236,9 @@ def _active(ctx):
 
 
 METRICS = (
-    MetricSpec("reconstruction", _reconstruction, doc="explained fraction of the stimulus, 1 - ||x - x_hat||^2 / ||x||^2"),
+    MetricSpec(
+        "reconstruction", _reconstruction, doc="explained fraction of the stimulus, 1 - ||x - x_hat||^2 / ||x||^2"
+    ),
     MetricSpec("active_fraction", _active, doc="fraction of neurons with non-zero activation"),
 )
 
@@ -206,7 +258,8 @@ class LCAParams:
     neurons: int = params.param(48, doc="neurons N (atoms of the dictionary)", validator=params.at_least(1))
     inputs: int = params.param(24, doc="input dimensions K", validator=params.at_least(1))
     dictionary: Literal["random", "orthonormal"] = params.param(
-        "random", doc="random unit-norm atoms (overcomplete when N > K) or an orthonormal basis (needs N = K)")
+        "random", doc="random unit-norm atoms (overcomplete when N > K) or an orthonormal basis (needs N = K)"
+    )
     seed: int = params.param(0, doc="seed of the dictionary and the stimulus", validator=params.non_negative)
 
     def __attrs_post_init__(self):
@@ -230,16 +283,27 @@ def lca_problem(p: LCAParams) -> tuple[np.ndarray, np.ndarray]:
 def _lca_build(ctx) -> Setup:
     p: LCAParams = ctx.params
     Phi, x = lca_problem(p)
-    return Setup(demand=x[None, :], n_agents=p.neurons, profile={"atoms": Phi}, resources=np.zeros(p.neurons),
-                 info={"dictionary": p.dictionary})
+    return Setup(
+        demand=x[None, :],
+        n_agents=p.neurons,
+        profile={"atoms": Phi},
+        resources=np.zeros(p.neurons),
+        info={"dictionary": p.dictionary},
+    )
 
 
 LCA = ScenarioSpec(
-    "lca", _lca_build, lambda p: (p.neurons, p.inputs), LCAParams,
-    defaults={**_LCA_DEFAULTS, "mode": {"name": "lca", "tau": 1.0, "threshold": 0.1},
-              "run": {"steps": 20000, "dt": 0.1, "record_every": 100, "tolerance": 1e-10},
-              "metrics": {"names": ["productivity", "reconstruction", "active_fraction"]},
-              "archive": {"snapshots": ["w"]}},
+    "lca",
+    _lca_build,
+    lambda p: (p.neurons, p.inputs),
+    LCAParams,
+    defaults={
+        **_LCA_DEFAULTS,
+        "mode": {"name": "lca", "tau": 1.0, "threshold": 0.1},
+        "run": {"steps": 20000, "dt": 0.1, "record_every": 100, "tolerance": 1e-10},
+        "metrics": {"names": ["productivity", "reconstruction", "active_fraction"]},
+        "archive": {"snapshots": ["w"]},
+    },
     doc="one stimulus coded by a fixed dictionary with the LCA (its fixed point is the LASSO solution)",
 )
 
@@ -256,21 +320,31 @@ def _learning_build(ctx) -> Setup:
 
 
 DICTIONARY_LEARNING = ScenarioSpec(
-    "dictionary_learning", _learning_build, lambda p: (p.neurons, p.inputs), LearningParams,
-    defaults={**_LCA_DEFAULTS,
-              "mode": {"name": "neuroscience.sparse_coding", "tau": 1.0, "threshold": 0.05, "eta": 5.0},
-              "demand": {"name": "neuroscience.stimuli", "source": "features", "presentation": 100},
-              "init": {"kind": "homogeneous", "perturbation": 0.05},
-              "run": {"steps": 100000, "dt": 0.04, "record_every": 100},
-              "metrics": {"names": ["productivity", "reconstruction", "active_fraction", "hill"], "hill": {"abundance": "equal"}},
-              "archive": {"snapshots": ["atoms"]}},
+    "dictionary_learning",
+    _learning_build,
+    lambda p: (p.neurons, p.inputs),
+    LearningParams,
+    defaults={
+        **_LCA_DEFAULTS,
+        "mode": {"name": "neuroscience.sparse_coding", "tau": 1.0, "threshold": 0.05, "eta": 5.0},
+        "demand": {"name": "neuroscience.stimuli", "source": "features", "presentation": 100},
+        "init": {"kind": "homogeneous", "perturbation": 0.05},
+        "run": {"steps": 100000, "dt": 0.04, "record_every": 100},
+        "metrics": {
+            "names": ["productivity", "reconstruction", "active_fraction", "hill"],
+            "hill": {"abundance": "equal"},
+        },
+        "archive": {"snapshots": ["atoms"]},
+    },
     doc="tuning learned from locally generated stimuli, from identical neurons (two time scales)",
 )
 
 
 @attrs.frozen
 class CircuitParams:
-    layout: Literal["star", "core_periphery"] = params.param("core_periphery", doc="one hub, or a layered core of several integrating neurons")
+    layout: Literal["star", "core_periphery"] = params.param(
+        "core_periphery", doc="one hub, or a layered core of several integrating neurons"
+    )
     periphery: int = params.param(8, doc="peripheral neurons per modality", validator=params.at_least(1))
     core: int = params.param(4, doc="core neurons (core_periphery; the star has one hub)", validator=params.at_least(1))
     inputs: int = params.param(32, doc="input dimensions K (two modalities of K/2)", validator=params.at_least(2))
@@ -296,7 +370,7 @@ def circuit(p: CircuitParams) -> tuple[Topology, np.ndarray, int]:
     half = p.inputs // 2
     mask = np.ones((n, p.inputs))
     mask[:npa, half:] = 0.0
-    mask[npa:2 * npa, :half] = 0.0
+    mask[npa : 2 * npa, :half] = 0.0
     return Topology.from_edges(n, np.array(edges), name=p.layout, params={"core": int(nc)}), mask, nc
 
 
@@ -305,21 +379,38 @@ def _circuit_build(ctx) -> Setup:
     topo, mask, nc = circuit(p)
     n = len(mask)
     atoms = mask * ctx.rng.standard_normal(mask.shape)
-    return Setup(demand=np.zeros((n, p.inputs)), n_agents=n, topology=topo, profile={"atoms": atoms},
-                 resources=np.zeros(n), extras={"demand.mask": mask},
-                 info={"core": list(range(n - nc, n)), "layout": p.layout})
+    return Setup(
+        demand=np.zeros((n, p.inputs)),
+        n_agents=n,
+        topology=topo,
+        profile={"atoms": atoms},
+        resources=np.zeros(n),
+        extras={"demand.mask": mask},
+        info={"core": list(range(n - nc, n)), "layout": p.layout},
+    )
 
 
 CIRCUITS = ScenarioSpec(
-    "circuits", _circuit_build, lambda p: (2 * p.periphery + (1 if p.layout == "star" else p.core), p.inputs), CircuitParams,
-    defaults={"profile": {"family": "signed"},
-              "mixing": {"name": "shared", "gamma": 0.0},
-              "signal": {"name": "residual"},
-              "mode": {"name": "neuroscience.sparse_coding", "tau": 1.0, "threshold": 0.05, "eta": 5.0, "competition": "local"},
-              "demand": {"name": "neuroscience.stimuli", "source": "two_modalities", "presentation": 100, "features": 8},
-              "run": {"steps": 100000, "dt": 0.04, "record_every": 100},
-              "metrics": {"names": ["productivity", "reconstruction", "active_fraction"]},
-              "archive": {"snapshots": ["atoms"]}},
+    "circuits",
+    _circuit_build,
+    lambda p: (2 * p.periphery + (1 if p.layout == "star" else p.core), p.inputs),
+    CircuitParams,
+    defaults={
+        "profile": {"family": "signed"},
+        "mixing": {"name": "shared", "gamma": 0.0},
+        "signal": {"name": "residual"},
+        "mode": {
+            "name": "neuroscience.sparse_coding",
+            "tau": 1.0,
+            "threshold": 0.05,
+            "eta": 5.0,
+            "competition": "local",
+        },
+        "demand": {"name": "neuroscience.stimuli", "source": "two_modalities", "presentation": 100, "features": 8},
+        "run": {"steps": 100000, "dt": 0.04, "record_every": 100},
+        "metrics": {"names": ["productivity", "reconstruction", "active_fraction"]},
+        "archive": {"snapshots": ["atoms"]},
+    },
     doc="two-modality input coded by a star (one hub) or a layered core-periphery circuit",
 )
 

@@ -30,7 +30,8 @@ def feature_dictionary(n: int, K: int, seed: int) -> np.ndarray:
     freq = rng.uniform(0.15, 0.45, n)
     phase = rng.uniform(0, 2 * math.pi, n)
     F = np.exp(-((x[None, :] - centres[:, None]) ** 2) / (2 * width**2)) * np.cos(
-        2 * math.pi * freq[:, None] * (x[None, :] - centres[:, None]) + phase[:, None])
+        2 * math.pi * freq[:, None] * (x[None, :] - centres[:, None]) + phase[:, None]
+    )
     return F / np.linalg.norm(F, axis=1, keepdims=True)
 
 
@@ -54,14 +55,15 @@ def pink_noise_patches(count: int, K: int, rng: np.random.Generator, size: int =
         img = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((size, size))) * amp))
         for _ in range(min(16, count - done)):
             r, c = rng.integers(0, size - side, 2)
-            out[done] = img[r:r + side, c:c + side].ravel()
+            out[done] = img[r : r + side, c : c + side].ravel()
             done += 1
     out -= out.mean(axis=1, keepdims=True)
     return out / out.std()
 
 
-def two_modality_stimuli(F: np.ndarray, count: int, activity: float, shared: float, noise: float,
-                         rng: np.random.Generator) -> np.ndarray:
+def two_modality_stimuli(
+    F: np.ndarray, count: int, activity: float, shared: float, noise: float, rng: np.random.Generator
+) -> np.ndarray:
     """Features of F (over K/2 inputs) shown in modality A, B, or (with probability `shared`)
     the same feature in both at once."""
     half = F.shape[1]

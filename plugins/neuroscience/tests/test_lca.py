@@ -19,24 +19,28 @@ def lca(**over):
 def test_orthonormal_dictionary_fixed_point_in_closed_form(kind):
     """With orthonormal atoms the inhibition vanishes (Phi Phi^T = I): u* = b = Phi x, and
     a* = T_lambda(b): soft threshold sign(b) max(|b| - lambda, 0), or hard b [|b| > lambda]."""
-    sim, result = lca(scenario={"dictionary": "orthonormal", "neurons": 16, "inputs": 16, "seed": 3},
-                      mode={"name": "lca", "threshold": 0.15, "kind": kind})
+    sim, result = lca(
+        scenario={"dictionary": "orthonormal", "neurons": 16, "inputs": 16, "seed": 3},
+        mode={"name": "lca", "threshold": 0.15, "kind": kind},
+    )
     assert result.status == "converged"
     Phi, x = lca_problem(LCAParams(neurons=16, inputs=16, dictionary="orthonormal", seed=3))
     b = Phi @ x
     expect = soft_threshold(b, 0.15) if kind == "soft" else np.where(np.abs(b) > 0.15, b, 0.0)
     np.testing.assert_allclose(sim.state.w, expect, atol=1e-8)
-    assert 0 < np.count_nonzero(expect) < 16          # the threshold does something here
+    assert 0 < np.count_nonzero(expect) < 16  # the threshold does something here
 
 
 @pytest.mark.parametrize("neurons,inputs,lam,seed", [(48, 24, 0.1, 0), (64, 16, 0.05, 5), (30, 30, 0.2, 9)])
 def test_overcomplete_fixed_point_is_the_lasso_solution(neurons, inputs, lam, seed):
-    sim, result = lca(scenario={"neurons": neurons, "inputs": inputs, "seed": seed}, mode={"name": "lca", "threshold": lam})
+    sim, result = lca(
+        scenario={"neurons": neurons, "inputs": inputs, "seed": seed}, mode={"name": "lca", "threshold": lam}
+    )
     assert result.status == "converged"
     Phi, x = lca_problem(LCAParams(neurons=neurons, inputs=inputs, seed=seed))
     a = lasso(Phi, x, lam)
     np.testing.assert_allclose(sim.state.w, a, atol=1e-7)
-    assert np.array_equal(sim.state.w != 0, a != 0)    # the same sparsity pattern as the central solver
+    assert np.array_equal(sim.state.w != 0, a != 0)  # the same sparsity pattern as the central solver
     assert lca_energy(Phi, x, sim.state.w, lam) == pytest.approx(lca_energy(Phi, x, a, lam), rel=1e-10)
 
 
@@ -61,7 +65,10 @@ def test_meaningless_parameters():
     with pytest.raises(ConfigError, match="exceeds tau = 1.0: the leaky integration is unstable"):
         Simulation.from_config({"scenario": {"name": "dictionary_learning"}, "run": {"dt": 2.0}})
     with pytest.raises(ConfigError, match="needs an even number of inputs"):
-        Simulation.from_config({"scenario": {"name": "dictionary_learning", "inputs": 31},
-                                "demand": {"source": "two_modalities"}})
+        Simulation.from_config(
+            {"scenario": {"name": "dictionary_learning", "inputs": 31}, "demand": {"source": "two_modalities"}}
+        )
     with pytest.raises(ConfigError, match="K must be a square number"):
-        Simulation.from_config({"scenario": {"name": "dictionary_learning", "inputs": 30}, "demand": {"source": "pink_noise"}})
+        Simulation.from_config(
+            {"scenario": {"name": "dictionary_learning", "inputs": 30}, "demand": {"source": "pink_noise"}}
+        )

@@ -46,7 +46,7 @@ def test_learned_features_match_the_generating_ones(learned):
     sim, _ = learned
     F = generating_dictionary(sim.model.demand.params, 32)
     best = np.abs(F @ sim.state.profile["atoms"].T).max(axis=1)
-    assert np.median(best) > 0.85                  # most features have a learned atom close to them
+    assert np.median(best) > 0.85  # most features have a learned atom close to them
 
 
 def test_responses_decorrelate(learned):
@@ -73,8 +73,13 @@ def test_pink_noise_patches_have_a_one_over_f_spectrum():
     keep = f > 0
     slope = np.polyfit(np.log(f[keep]), np.log(power[keep]), 1)[0]
     assert -2.6 < slope < -1.4
-    sim = Simulation.from_config({"scenario": {"name": "dictionary_learning", "inputs": 64},
-                                  "demand": {"source": "pink_noise"}, "run": {"steps": 2000}})
+    sim = Simulation.from_config(
+        {
+            "scenario": {"name": "dictionary_learning", "inputs": 64},
+            "demand": {"source": "pink_noise"},
+            "run": {"steps": 2000},
+        }
+    )
     sim.run()
     assert np.isfinite(sim.history["reconstruction"][-1])
 
@@ -88,16 +93,17 @@ def test_star_versus_core_periphery():
     with little activity."""
     out = {}
     for layout in ("star", "core_periphery"):
-        sim = Simulation.from_config({"scenario": {"name": "circuits", "layout": layout},
-                                      "run": {"seed": 1, "steps": 60000}})
+        sim = Simulation.from_config(
+            {"scenario": {"name": "circuits", "layout": layout}, "run": {"seed": 1, "steps": 60000}}
+        )
         sim.run()
         A = sim.state.profile["atoms"]
         core = sim.setup_info["core"]
-        share = (A[core, :16] ** 2).sum(axis=1)          # tuning energy in modality A
+        share = (A[core, :16] ** 2).sum(axis=1)  # tuning energy in modality A
         out[layout] = {"periphery": tuning_hill(A[:8]), "share": share, **code_quality(sim, 100)}
     star, cp = out["star"], out["core_periphery"]
     assert star["periphery"] < 1.05 < 1.3 < cp["periphery"]
-    assert cp["share"].max() - cp["share"].min() > 0.5     # core neurons specialise differently
-    assert abs(cp["share"].mean() - 0.5) < 0.25            # and cover both modalities together
+    assert cp["share"].max() - cp["share"].min() > 0.5  # core neurons specialise differently
+    assert abs(cp["share"].mean() - 0.5) < 0.25  # and cover both modalities together
     assert cp["decoded"] > 0.95 > 0.5 > star["decoded"]
     assert cp["efficiency"] > 20 * star["efficiency"]

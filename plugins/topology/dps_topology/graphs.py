@@ -78,8 +78,9 @@ def lattice(n: int, rows: int, periodic: bool, neighbourhood: str) -> Topology:
     A = sp.csr_matrix(A)
     A.eliminate_zeros()  # kron keeps the explicit zeros of its block format
     A.data[:] = 1.0
-    return Topology.from_scipy(A, name="lattice", params={"rows": rows, "cols": cols, "periodic": periodic,
-                                                         "neighbourhood": neighbourhood})
+    return Topology.from_scipy(
+        A, name="lattice", params={"rows": rows, "cols": cols, "periodic": periodic, "neighbourhood": neighbourhood}
+    )
 
 
 def star(n: int) -> Topology:
@@ -134,8 +135,9 @@ def stochastic_block(sizes: list[int], P: np.ndarray, rng: np.random.Generator) 
     for a in range(len(sizes)):
         for b in range(a, len(sizes)):
             blocks.append((offsets[a], offsets[b], _block(sizes[a], sizes[b], float(P[a, b]), rng)))
-    return Topology.from_scipy(_assemble(n, blocks), name="sbm",
-                               params={"sizes": list(map(int, sizes)), "p": np.asarray(P).tolist()})
+    return Topology.from_scipy(
+        _assemble(n, blocks), name="sbm", params={"sizes": list(map(int, sizes)), "p": np.asarray(P).tolist()}
+    )
 
 
 def hierarchical(n: int, branching: list[int], p: list[float], rng: np.random.Generator) -> Topology:
@@ -155,13 +157,14 @@ def hierarchical(n: int, branching: list[int], p: list[float], rng: np.random.Ge
             return
         kids = split(lo, hi, branching[depth])
         for i, (alo, ahi) in enumerate(kids):
-            for blo, bhi in kids[i + 1:]:
+            for blo, bhi in kids[i + 1 :]:
                 blocks.append((alo, blo, _block(ahi - alo, bhi - blo, p[depth], rng)))
             recurse(alo, ahi, depth + 1)
 
     recurse(0, n, 0)
-    return Topology.from_scipy(_assemble(n, blocks), name="hierarchical",
-                               params={"branching": list(branching), "p": list(p)})
+    return Topology.from_scipy(
+        _assemble(n, blocks), name="hierarchical", params={"branching": list(branching), "p": list(p)}
+    )
 
 
 def read_edgelist(path: str | Path, n: int, *, directed: bool = False, weighted: bool = False) -> Topology:
@@ -185,13 +188,23 @@ def read_edgelist(path: str | Path, n: int, *, directed: bool = False, weighted:
             u, v = int(parts[0]), int(parts[1])
             w = float(parts[2]) if weighted else 1.0
         except ValueError:
-            raise ConfigError(f"{path}:{lineno}: node ids must be integers{' and the weight a number' if weighted else ''}, "
-                              f"got {raw.strip()!r}") from None
+            raise ConfigError(
+                f"{path}:{lineno}: node ids must be integers{' and the weight a number' if weighted else ''}, "
+                f"got {raw.strip()!r}"
+            ) from None
         if not (0 <= u < n and 0 <= v < n):
-            raise ConfigError(f"{path}:{lineno}: node ids must lie in [0, {n - 1}] (the scenario has {n} agents), got {u} {v}")
+            raise ConfigError(
+                f"{path}:{lineno}: node ids must lie in [0, {n - 1}] (the scenario has {n} agents), got {u} {v}"
+            )
         if not math.isfinite(w):
             raise ConfigError(f"{path}:{lineno}: weight must be finite, got {parts[2]!r}")
         edges.append((v, u) if directed else (u, v))  # u's output reaches v: row v lists u
         weights.append(w)
-    return Topology.from_edges(n, np.array(edges, dtype=np.int64).reshape(-1, 2), weights, directed=directed,
-                               name="edgelist", params={"file": str(path), "directed": directed, "weighted": weighted})
+    return Topology.from_edges(
+        n,
+        np.array(edges, dtype=np.int64).reshape(-1, 2),
+        weights,
+        directed=directed,
+        name="edgelist",
+        params={"file": str(path), "directed": directed, "weighted": weighted},
+    )

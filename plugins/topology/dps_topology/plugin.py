@@ -27,8 +27,9 @@ def _bad(key: str, message: str) -> ConfigError:
 
 @attrs.frozen
 class LatticeParams:
-    rows: int | None = params.param(None, doc="rows of the grid (a divisor of N); absent: the most square grid",
-                                    validator=params.positive)
+    rows: int | None = params.param(
+        None, doc="rows of the grid (a divisor of N); absent: the most square grid", validator=params.positive
+    )
     periodic: bool = params.param(True, doc="wrap around (a torus) or not")
     neighbourhood: Literal["von_neumann", "moore"] = params.param("von_neumann", doc="4 neighbours or 8")
 
@@ -36,8 +37,9 @@ class LatticeParams:
 @attrs.frozen
 class ErdosRenyiParams:
     p: float | None = params.param(None, doc="link probability of each pair", validator=params.probability)
-    mean_degree: float | None = params.param(None, doc="expected degree (sets p = mean_degree / (N - 1))",
-                                             validator=params.non_negative)
+    mean_degree: float | None = params.param(
+        None, doc="expected degree (sets p = mean_degree / (N - 1))", validator=params.non_negative
+    )
 
     def __attrs_post_init__(self):
         if (self.p is None) == (self.mean_degree is None):
@@ -65,7 +67,9 @@ class SBMParams:
     blocks: int = params.param(2, doc="number of equal blocks when `sizes` is absent", validator=params.at_least(1))
     p_in: float = params.param(0.1, doc="link probability within a block", validator=params.probability)
     p_out: float = params.param(0.01, doc="link probability between blocks", validator=params.probability)
-    p: tuple[tuple[float, ...], ...] = params.param((), doc="full symmetric block probability matrix (overrides p_in, p_out)")
+    p: tuple[tuple[float, ...], ...] = params.param(
+        (), doc="full symmetric block probability matrix (overrides p_in, p_out)"
+    )
 
     def __attrs_post_init__(self):
         if any(s <= 0 for s in self.sizes):
@@ -80,18 +84,25 @@ class SBMParams:
 @attrs.frozen
 class HierarchicalParams:
     branching: tuple[int, ...] = params.param((4, 4), doc="modules per module at each depth, outermost first")
-    p: tuple[float, ...] = params.param((0.001, 0.01, 0.2), doc="link probability by depth of the smallest common module, outermost first; len(branching) + 1 values")
+    p: tuple[float, ...] = params.param(
+        (0.001, 0.01, 0.2),
+        doc="link probability by depth of the smallest common module, outermost first; len(branching) + 1 values",
+    )
 
     def __attrs_post_init__(self):
         if not self.branching or any(b < 1 for b in self.branching):
             raise ValueError(f"branching must be a non-empty list of positive integers, got {list(self.branching)}")
         if len(self.p) != len(self.branching) + 1 or any(not 0 <= q <= 1 for q in self.p):
-            raise ValueError(f"p must hold len(branching) + 1 = {len(self.branching) + 1} probabilities in [0, 1], got {list(self.p)}")
+            raise ValueError(
+                f"p must hold len(branching) + 1 = {len(self.branching) + 1} probabilities in [0, 1], got {list(self.p)}"
+            )
 
 
 @attrs.frozen
 class EdgeListParams:
-    file: str = params.param(doc="edge-list file: 'u v' or 'u v weight' per line, nodes 0..N-1, '#' comments; relative to the config file")
+    file: str = params.param(
+        doc="edge-list file: 'u v' or 'u v weight' per line, nodes 0..N-1, '#' comments; relative to the config file"
+    )
     directed: bool = params.param(False, doc="'u v' means u's output reaches v only (else both ways)")
     weighted: bool = params.param(False, doc="a third column holds the edge weight")
 
@@ -170,10 +181,27 @@ TOPOLOGIES = (
     TopologySpec("lattice", _lattice, LatticeParams, doc="2-D grid (torus if periodic), 4 or 8 neighbours"),
     TopologySpec("star", _star, doc="node 0 linked to every other node"),
     TopologySpec("erdos_renyi", _erdos_renyi, ErdosRenyiParams, doc="each pair linked with probability p (G(n, p))"),
-    TopologySpec("watts_strogatz", _watts_strogatz, WattsStrogatzParams, doc="small world: ring of degree k, edges rewired with probability p"),
-    TopologySpec("barabasi_albert", _barabasi_albert, BarabasiAlbertParams, doc="scale-free: preferential attachment, m edges per new node"),
-    TopologySpec("sbm", _sbm, SBMParams, doc="stochastic block model: modules with link probabilities within and between"),
-    TopologySpec("hierarchical", _hierarchical, HierarchicalParams, doc="modules within modules, any depth, link probability by depth"),
+    TopologySpec(
+        "watts_strogatz",
+        _watts_strogatz,
+        WattsStrogatzParams,
+        doc="small world: ring of degree k, edges rewired with probability p",
+    ),
+    TopologySpec(
+        "barabasi_albert",
+        _barabasi_albert,
+        BarabasiAlbertParams,
+        doc="scale-free: preferential attachment, m edges per new node",
+    ),
+    TopologySpec(
+        "sbm", _sbm, SBMParams, doc="stochastic block model: modules with link probabilities within and between"
+    ),
+    TopologySpec(
+        "hierarchical",
+        _hierarchical,
+        HierarchicalParams,
+        doc="modules within modules, any depth, link probability by depth",
+    ),
     TopologySpec("edgelist", _edgelist, EdgeListParams, doc="a graph from an edge-list file"),
 )
 
