@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 
 from dps_core import params as P
-from dps_core.config import COMPONENTS, MetricsConfig, _SECTIONS
+from dps_core.config import _SECTIONS, COMPONENTS, MetricsConfig
 from dps_core.registry import Registry
 
 INTRO = """# Configuration reference

@@ -41,8 +41,8 @@ from .records import (
     ModeSpec,
     NoParams,
     ScenarioSpec,
-    SignalSpec,
     Setup,
+    SignalSpec,
     TopologySpec,
 )
 from .simulation import RunResult, ScenarioContext, Simulation, TopologyContext

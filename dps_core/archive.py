@@ -14,7 +14,7 @@ import os
 import platform
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ _STR = h5py.string_dtype("utf-8")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _json(obj: Any) -> str:
@@ -210,7 +210,7 @@ class ArchiveWriter:
             self.plugin_groups.append((sub, spec, owner))
 
     @classmethod
-    def reopen(cls, path: str | Path, sim) -> "ArchiveWriter":
+    def reopen(cls, path: str | Path, sim) -> ArchiveWriter:
         """Append to an archive this process rewrote (resume): counts come from its datasets."""
         self = object.__new__(cls)
         self.path, self.sim = Path(path), sim

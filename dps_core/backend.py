@@ -21,7 +21,7 @@ def _compiled():
     if os.environ.get("DPS_PUREPYTHON", "") not in ("", "0"):
         return None, "DPS_PUREPYTHON is set"
     try:
-        from . import compiled  # noqa: F401  (imports dps_core._kernel)
+        from . import compiled
     except ImportError as exc:
         return None, f"compiled extension not importable: {exc}"
     return compiled, ""

@@ -32,11 +32,11 @@ EXIT_INTERNAL = 70
 def _print_table(rows: list[list[str]], header: list[str], out=None) -> None:
     out = out or sys.stdout
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
     print(line, file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)), file=out)
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)), file=out)
 
 
 def _fmt(v: Any) -> str:

@@ -137,7 +137,7 @@ def _fresh(plan: _Plan, like: np.ndarray) -> np.ndarray:
     if like.size < 4096:
         return np.empty_like(like)
     pool = plan.pool.setdefault(like.shape, [])
-    for arr, count in zip(pool, _refcounts(pool)):
+    for arr, count in zip(pool, _refcounts(pool), strict=False):
         if count == _UNREFERENCED:
             return arr
     arr = np.empty_like(like)
@@ -158,7 +158,7 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     plan = _plan(model)
     cfg = model.config
     fam = model.family.name
-    n, k = model.n_agents, model.n_tasks
+    n, _k = model.n_agents, model.n_tasks
     prof = state.profile
     P = prof.get("logits", prof.get("atoms"))
     P = P if P is not None else _DUMMY2

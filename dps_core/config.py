@@ -234,7 +234,7 @@ class Config:
     archive: ArchiveConfig = attrs.field(factory=ArchiveConfig)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "Config":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Config:
         """Validate a nested dict (as read from TOML); errors name the key and the allowed values."""
         data = dict(data or {})
         for section in data:
@@ -284,11 +284,11 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str) -> Config:
         """Inverse of `to_json`."""
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """A copy with dotted-key overrides applied: ``cfg.replace(**{"run.steps": 10})``."""
         return Config.from_dict(apply_overrides(self.to_dict(), overrides))
 

@@ -41,7 +41,7 @@ class StepContext:
         prefix = f"{kind}."
         self.arrays = {k[len(prefix) :]: v for k, v in self.state.extras.items() if k.startswith(prefix)}
 
-    def component(self, kind: str) -> "StepContext":
+    def component(self, kind: str) -> StepContext:
         """This context seen from another component ('signal', 'mode', 'demand'); caches are shared."""
         view = copy.copy(self)
         view._focus(kind)

@@ -29,7 +29,7 @@ def rotate_rows(D0: np.ndarray, phi: float) -> np.ndarray:
     K = D0.shape[-1]
     shift = phi * K / (2 * math.pi)
     if abs(shift - round(shift)) < 1e-12:
-        return np.roll(D0, int(round(shift)) % K, axis=-1)
+        return np.roll(D0, round(shift) % K, axis=-1)
     F = np.fft.rfft(D0, axis=-1)
     m = np.arange(F.shape[-1])
     D = np.fft.irfft(F * np.exp(-2j * math.pi * m * shift / K), n=K, axis=-1)

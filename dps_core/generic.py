@@ -24,7 +24,7 @@ def ring_positions(k: int) -> np.ndarray:
 
 def wrapped_gaussian(x: np.ndarray, centre: float, width: float) -> np.ndarray:
     """Density (unnormalised) of a Gaussian of std `width` wrapped onto the circle, at angles x."""
-    J = int(math.ceil(4 * width / (2 * math.pi))) + 1
+    J = math.ceil(4 * width / (2 * math.pi)) + 1
     d = np.mod(x - centre + math.pi, 2 * math.pi) - math.pi
     return sum(np.exp(-((d + 2 * math.pi * j) ** 2) / (2 * width**2)) for j in range(-J, J + 1))
 
@@ -32,7 +32,7 @@ def wrapped_gaussian(x: np.ndarray, centre: float, width: float) -> np.ndarray:
 def peak_mixture(x: np.ndarray, centres, widths, weights, floor: float = 0.0) -> np.ndarray:
     """A demand row: a weighted mixture of wrapped Gaussians plus a uniform floor; sums to 1."""
     row = np.zeros_like(x, dtype=np.float64)
-    for c, s, a in zip(centres, widths, weights):
+    for c, s, a in zip(centres, widths, weights, strict=False):
         g = wrapped_gaussian(x, c, s)
         row += a * g / g.sum()
     row /= row.sum()

@@ -208,7 +208,7 @@ def _convert(value, tp):
             return tuple(_convert(v, args[0]) for v in items)
         if len(items) != len(args):
             raise _Bad
-        return tuple(_convert(v, a) for v, a in zip(items, args))
+        return tuple(_convert(v, a) for v, a in zip(items, args, strict=False))
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise _Bad

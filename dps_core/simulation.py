@@ -29,8 +29,8 @@ from .config import Config, load_config
 from .context import StepContext
 from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, ResourceError
 from .logs import get_logger
-from .model import Bound, Model
 from .mixing import Mixing
+from .model import Bound, Model
 from .profiles import make_family
 from .records import Setup
 from .registry import CORE_PLUGIN, Registry
@@ -106,7 +106,7 @@ class Simulation:
         overrides: Mapping[str, Any] | None = None,
         plugins=(),
         entry_points: bool = True,
-    ) -> "Simulation":
+    ) -> Simulation:
         """Build from a TOML path, a dict or a Config (dotted-key `overrides` applied last)."""
         registry = Registry(plugins, entry_points=entry_points)
         base_dir = None
@@ -133,7 +133,7 @@ class Simulation:
         config: Mapping | Config | None = None,
         plugins=(),
         entry_points: bool = True,
-    ) -> "Simulation":
+    ) -> Simulation:
         """Embed the engine on arrays you have: demand (K or rows x K), profile parameters
         ({'logits'} | {'mu','kappa'} | {'atoms'}), optional resources, capabilities, a Topology or
         scipy sparse adjacency, task positions/similarity and costs. `config` sets the rest."""
@@ -168,7 +168,7 @@ class Simulation:
         return cls(cfg, registry=registry, setup=setup)
 
     @classmethod
-    def from_archive(cls, path: str | Path, *, plugins=(), entry_points: bool = True) -> "Simulation":
+    def from_archive(cls, path: str | Path, *, plugins=(), entry_points: bool = True) -> Simulation:
         """The simulation an archive describes, at its latest checkpoint (see `resume`)."""
         with open_archive(path) as ar:
             ck = ar.checkpoint()
@@ -507,7 +507,7 @@ class Simulation:
         except Exception as exc:
             raise PluginError(f"plugin '{plugin}' failed in {what}: {type(exc).__name__}: {exc}") from exc
 
-    def clone(self) -> "Simulation":
+    def clone(self) -> Simulation:
         """An independent copy of this simulation (state and RNG), without history or archive."""
         other = object.__new__(Simulation)
         other.__dict__.update(self.__dict__)
@@ -562,7 +562,7 @@ class Simulation:
         self._last_change = change
         return change
 
-    def step(self, n: int = 1) -> "Simulation":
+    def step(self, n: int = 1) -> Simulation:
         """Advance n steps (no recording, no archive). Raises NumericalError on NaN/inf."""
         for _ in range(int(n)):
             self._advance()

@@ -43,13 +43,13 @@ class State:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], step: int, time: float) -> "State":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], step: int, time: float) -> State:
         """Inverse of `arrays()` (used when resuming from a checkpoint)."""
         profile = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("profile/")}
         extras = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("extras/")}
         return cls(profile, arrays["w"], arrays["C"], arrays["demand"], extras, step, time)
 
-    def copy(self) -> "State":
+    def copy(self) -> State:
         """A deep copy."""
         return State.from_arrays({k: v.copy() for k, v in self.arrays().items()}, self.step, self.time)
 

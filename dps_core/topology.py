@@ -67,12 +67,12 @@ class Topology:
     # --- constructors -----------------------------------------------------------------------------
 
     @classmethod
-    def complete(cls, n: int) -> "Topology":
+    def complete(cls, n: int) -> Topology:
         """The complete graph on n nodes, without a matrix."""
         return cls(n, name="complete")
 
     @classmethod
-    def from_scipy(cls, matrix, *, name: str = "csr", params: Mapping[str, Any] | None = None) -> "Topology":
+    def from_scipy(cls, matrix, *, name: str = "csr", params: Mapping[str, Any] | None = None) -> Topology:
         """From any scipy sparse matrix or array (converted to CSR once)."""
         m = sp.csr_matrix(matrix)
         if m.shape[0] != m.shape[1]:
@@ -89,7 +89,7 @@ class Topology:
         directed: bool = False,
         name: str = "edges",
         params: Mapping[str, Any] | None = None,
-    ) -> "Topology":
+    ) -> Topology:
         """From an (E, 2) array of node pairs; undirected edges are stored both ways."""
         edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         w = np.ones(len(edges)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -109,7 +109,7 @@ class Topology:
         return cls.from_scipy(m, name=name, params=params)
 
     @classmethod
-    def ring(cls, n: int, k: int = 1) -> "Topology":
+    def ring(cls, n: int, k: int = 1) -> Topology:
         """Each node linked to its k nearest neighbours on each side (degree 2k, for n > 2k)."""
         if k < 0:
             raise ConfigError(f"topology 'ring': k must be >= 0, got {k}")
@@ -125,7 +125,7 @@ class Topology:
     @property
     def n_edges(self) -> int:
         """Number of stored (directed) edges; the complete graph has n*(n-1)."""
-        return self.n * (self.n - 1) if self.kind == "complete" else int(len(self.indices))
+        return self.n * (self.n - 1) if self.kind == "complete" else len(self.indices)
 
     def matrix(self) -> sp.csr_matrix:
         """A as a scipy CSR matrix (not available for the complete graph at large n)."""

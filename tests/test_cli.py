@@ -80,7 +80,7 @@ def one_error_line(capsys, code, expected_code, *fragments):
     err = capsys.readouterr().err
     assert code == expected_code, err
     assert "Traceback" not in err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("dps: error:"), err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
@@ -154,7 +154,7 @@ def test_nan_leaves_a_readable_archive(cfg, capsys):
 def test_plugins_scenarios_inspect(cfg, capsys):
     assert main(["plugins", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    core = [p for p in data["plugins"] if p["name"] == "core"][0]
+    core = next(p for p in data["plugins"] if p["name"] == "core")
     assert data["backend"] in ("compiled", "reference")
     assert "generic" in core["provides"]["scenario"] and "lca" in core["provides"]["mode"]
     assert main(["plugins"]) == 0

@@ -190,9 +190,9 @@ def test_bit_identical_for_one_and_two_threads(family, mode, signal, mixing):
 
 
 def test_simulation_uses_the_compiled_kernel_for_builtins_only():
-    from dps_core import ModeSpec, hookimpl
-
     import os
+
+    from dps_core import ModeSpec, hookimpl
 
     sim = build("vonmises", MODES[0], SIGNALS[0], MIXINGS[0], {})
     # compiled, unless DPS_PUREPYTHON forces the reference even though the extension exists

@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 
 import attrs
-import numpy as np
 
 from dps_core import CommandSpec, ConfigError, Simulation, params, parse_override
 

@@ -103,7 +103,7 @@ def _build(ctx) -> Setup:
         capability=C,
         resources=np.full(2, budget / 2),
         agent_labels=("store", "recompute"),
-        task_labels=tuple(f"r={a:g},D={b:g}" for a, b in zip(r, depth)),
+        task_labels=tuple(f"r={a:g},D={b:g}" for a, b in zip(r, depth, strict=False)),
         info={
             "reuse": r.tolist(),
             "depth": depth.tolist(),

@@ -6,13 +6,13 @@ import json
 import attrs
 import numpy as np
 import pytest
-
-from dps_core import ConfigError, Simulation
-from dps_core.cli import main
 from dps_aicompute import CATALOGUE, PHASES, capabilities, load_devices, roofline
 from dps_aicompute.cluster import ClusterParams, best_homogeneous, cluster_problem, optimal_mix
 from dps_aicompute.storage import StoreParams, crossover_reuse, item_grid, recompute_cost, store_cost
 from dps_aicompute.workload import phase_times, phase_work
+
+from dps_core import ConfigError, Simulation
+from dps_core.cli import main
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
@@ -61,7 +61,7 @@ def test_lp_optimum_and_best_homogeneous():
     assert prices @ h.sum(axis=1) <= prm.budget * (1 + 1e-9)
     assert np.all((C * h).sum(axis=0)[d > 0] >= X * d[d > 0] * (1 - 1e-9))  # every phase covered
     for i in range(len(devs)):  # one type alone: X_i = B / (p_i sum_k d_k / C_ik)
-        Xi, hi = optimal_mix(C[i : i + 1], d, prices[i : i + 1], prm.budget)
+        Xi, _hi = optimal_mix(C[i : i + 1], d, prices[i : i + 1], prm.budget)
         assert Xi == pytest.approx(prm.budget / (prices[i] * (d / C[i])[d > 0].sum()), rel=1e-6)
     _, Xh = best_homogeneous(C, d, prices, prm.budget)
     assert X > 1.03 * Xh

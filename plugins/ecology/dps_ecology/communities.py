@@ -333,7 +333,7 @@ def _meta_build(ctx) -> Setup:
             "signal.optimum": optimum,
             "signal.phase": phase,
         },
-        agent_labels=tuple(f"species {s} @ patch {q}" for q, s in zip(patch, species)),
+        agent_labels=tuple(f"species {s} @ patch {q}" for q, s in zip(patch, species, strict=False)),
         task_labels=("resource",),
     )
 

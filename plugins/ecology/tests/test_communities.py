@@ -3,10 +3,10 @@ biodiversity-productivity curve, adaptive radiation (law 1 in this domain), spat
 
 import numpy as np
 import pytest
-
-from dps_core import ConfigError, Simulation
 from dps_ecology import expected_productivity, lv_equilibrium, macarthur_to_lotka_volterra
 from dps_ecology.communities import homogeneous_productivity
+
+from dps_core import ConfigError, Simulation
 
 
 def cr(consumption, mortality, **over):

@@ -3,9 +3,9 @@ coexistence condition, exclusion, bistability, overyielding, and the Loreau-Hect
 
 import numpy as np
 import pytest
+from dps_ecology import loreau_hector, lv_equilibrium, two_species_equilibrium, two_species_outcome
 
 from dps_core import ConfigError, Simulation
-from dps_ecology import loreau_hector, lv_equilibrium, two_species_equilibrium, two_species_outcome
 
 
 def lv(**scenario):
@@ -50,7 +50,7 @@ def test_many_species_equilibrium():
     rng = np.random.default_rng(7)
     alpha = np.eye(4) + rng.uniform(0.05, 0.25, (4, 4)) * (1 - np.eye(4))
     r, K = rng.uniform(0.5, 1.5, 4), rng.uniform(1.0, 2.0, 4)
-    w, result = lv(growth=r.tolist(), capacity=K.tolist(), alpha=alpha.tolist(), run={"steps": 100000})
+    w, _result = lv(growth=r.tolist(), capacity=K.tolist(), alpha=alpha.tolist(), run={"steps": 100000})
     B = r[:, None] * alpha / K[:, None]
     np.testing.assert_allclose(w, lv_equilibrium(r, B), rtol=1e-6)
 

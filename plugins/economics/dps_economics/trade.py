@@ -44,7 +44,7 @@ def two_economies(n: int, local_k: int, links: int, rng: np.random.Generator) ->
     pairs = rng.choice(n * n, size=links, replace=False)
     cross = np.stack([pairs // n, n + pairs % n], axis=1)
     both = np.concatenate([cross, cross[:, ::-1]])
-    all_edges = np.concatenate(edges + [both])
+    all_edges = np.concatenate([*edges, both])
     return Topology.from_edges(
         2 * n,
         all_edges,

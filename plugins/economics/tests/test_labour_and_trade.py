@@ -3,9 +3,9 @@ two economies on a graph, and law 1 of the Principle in this domain."""
 
 import numpy as np
 import pytest
+from dps_economics.labour import best_homogeneous_efficacy, steady_capability
 
 from dps_core import Simulation
-from dps_economics.labour import best_homogeneous_efficacy, steady_capability
 
 
 def division(**over):
@@ -25,12 +25,12 @@ def test_law_1_division_of_labour():
     number rises from 1 towards the number of tasks while demand met rises, and the divided
     labour beats the best homogeneous population (every worker the same split, at the learning
     steady state, optimised independently)."""
-    sim, h = division()
+    _sim, h = division()
     assert h["hill_q1"][0] == pytest.approx(1.0, abs=0.01) and h["hill_q1"][-1] > 3.0
     assert h["efficacy"][-1] > h["efficacy"][0] + 0.5
     rising = np.array(h["hill_q1"])
     assert np.corrcoef(rising, h["efficacy"])[0, 1] > 0.8  # they rise together
-    best, split = best_homogeneous_efficacy(4, 1.2, 0.5, 0.1, 5.0)
+    best, _split = best_homogeneous_efficacy(4, 1.2, 0.5, 0.1, 5.0)
     # at least the equal three-way split: C = 1 + 5/3, output 0.889 per task, 3 * 0.889 / 4.8 = 0.556
     assert 0.555 < best < 0.6
     assert h["efficacy"][-1] > best + 0.25

@@ -3,10 +3,10 @@ and the comparative-advantage chain with many countries or many goods."""
 
 import numpy as np
 import pytest
-
-from dps_core import ConfigError, Simulation
 from dps_economics import autarky, planner_optimum, world_output
 from dps_economics.welfare import welfare
+
+from dps_core import ConfigError, Simulation
 
 # Ricardo, Principles (1817), ch. 7: hours of labour per unit
 RICARDO_A = np.array(
@@ -72,7 +72,7 @@ def test_many_countries_follow_the_chain():
     """Five countries, two goods: countries ranked by a_i0 / a_i1; those with the lowest ratios
     make good 0, the highest good 1, and at most one (the marginal one) makes both."""
     a = np.array([[1.0, 4.0], [3.0, 1.0], [2.0, 2.5], [6.0, 2.0], [1.0, 1.5]])
-    sim, result, _ = market(scenario={"labour_requirements": a.tolist(), "labour": [1, 1, 1, 1, 1]})
+    sim, _result, _ = market(scenario={"labour_requirements": a.tolist(), "labour": [1, 1, 1, 1, 1]})
     order = np.argsort(a[:, 0] / a[:, 1])
     s0 = sim.S[order, 0]
     assert np.all(np.diff(s0) <= 0.02)  # non-increasing along the chain
@@ -84,7 +84,7 @@ def test_many_goods_follow_the_chain():
     """Two countries, six goods ranked by a_0k / a_1k (Dornbusch, Fischer & Samuelson 1977):
     country 0 makes the goods at the low end, country 1 those at the high end, one cut-off."""
     a = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
-    sim, result, _ = market(scenario={"labour_requirements": a.tolist(), "labour": [10.0, 10.0]})
+    sim, _result, _ = market(scenario={"labour_requirements": a.tolist(), "labour": [10.0, 10.0]})
     order = np.argsort(a[0] / a[1])
     makes0 = sim.S[0, order] > 0.02
     makes1 = sim.S[1, order] > 0.02

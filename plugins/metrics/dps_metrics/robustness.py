@@ -40,7 +40,7 @@ def _after_removal(sim, removed: np.ndarray, steps: int) -> tuple[float, float]:
 def robustness(sim, ctx, fraction: float, trials: int, steps: int, seed: int) -> dict[str, float]:
     """Kept shares after random and targeted removal, without and with re-adaptation."""
     n = ctx.n_agents
-    k = int(round(fraction * n))
+    k = round(fraction * n)
     before = ctx.utility()
     if k == 0:
         return {

@@ -5,8 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
-from dps_core import ConfigError, Simulation
 from dps_metrics import (
     abundances,
     bhattacharyya_profiles,
@@ -19,6 +17,8 @@ from dps_metrics import (
     specialisation,
 )
 from dps_metrics.diversity import circulant_times, ring_kernel_row
+
+from dps_core import ConfigError, Simulation
 
 
 def hill_direct(P, p, q, Z=None):
@@ -107,8 +107,8 @@ def test_mutual_information_and_specialisation():
     assert mutual_information(np.eye(N), np.full(N, 1 / N)) == pytest.approx(math.log(N))  # N distinct roles
     assert mutual_information(np.tile(np.full(4, 0.25), (3, 1)), np.full(3, 1 / 3)) == pytest.approx(0.0, abs=1e-15)
     # two agents of equal abundance on (1,0) and (1/2,1/2): H(mix) = H(3/4,1/4), mean H = log(2)/2
-    I = mutual_information(np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([0.5, 0.5]))
-    assert I == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) - math.log(2) / 2)
+    info = mutual_information(np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([0.5, 0.5]))
+    assert info == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) - math.log(2) / 2)
     assert specialisation(np.eye(6)) == pytest.approx(1.0)
     assert specialisation(np.full((3, 6), 1 / 6)) == pytest.approx(0.0, abs=1e-15)
     assert specialisation(np.array([[0.5, 0.5, 0, 0]])) == pytest.approx(0.5)  # 1 - log 2 / log 4

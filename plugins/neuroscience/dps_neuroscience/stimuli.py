@@ -44,7 +44,7 @@ def feature_stimuli(F: np.ndarray, count: int, activity: float, noise: float, rn
 
 def pink_noise_patches(count: int, K: int, rng: np.random.Generator, size: int = 64) -> np.ndarray:
     """count patches of side sqrt(K) from 1/f (amplitude) noise images."""
-    side = int(round(math.sqrt(K)))
+    side = round(math.sqrt(K))
     if side * side != K:
         raise ValueError(f"pink_noise patches are square: K must be a square number, got {K}")
     f = np.fft.fftfreq(size)

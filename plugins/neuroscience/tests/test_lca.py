@@ -3,10 +3,10 @@ Olshausen 2008, Neural Computation 20:2526)."""
 
 import numpy as np
 import pytest
-
-from dps_core import ConfigError, Simulation
 from dps_neuroscience import lasso, lca_energy, soft_threshold
 from dps_neuroscience.plugin import LCAParams, lca_problem
+
+from dps_core import ConfigError, Simulation
 
 
 def lca(**over):

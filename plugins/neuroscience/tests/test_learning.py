@@ -3,12 +3,12 @@ reconstruction, decorrelated responses (law 1 in this domain); and star versus c
 
 import numpy as np
 import pytest
-
-from dps_core import Simulation
 from dps_metrics import bhattacharyya_profiles, hill_numbers, profiles_as_distributions, similarity_times
 from dps_neuroscience import feature_stimuli, lasso, pink_noise_patches, response_correlation
 from dps_neuroscience.coding import code_quality
 from dps_neuroscience.plugin import generating_dictionary
+
+from dps_core import Simulation
 
 
 def tuning_hill(A):

@@ -4,10 +4,10 @@ structure (blocks, modules, hub), determinism under the seed, and clear errors f
 import networkx as nx
 import numpy as np
 import pytest
+from dps_topology import from_networkx
 
 from dps_core import ConfigError, Simulation, Topology
 from dps_core.cli import main
-from dps_topology import from_networkx
 
 
 def build(name, n=12, **params):
