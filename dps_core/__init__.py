@@ -8,6 +8,7 @@ nothing else.
 from . import params
 from ._version import __version__
 from .archive import Archive, open_archive
+from .assembly import TopologyContext
 from .backend import backend
 from .config import (
     ArchiveConfig,
@@ -45,7 +46,7 @@ from .records import (
     SignalSpec,
     TopologySpec,
 )
-from .simulation import RunResult, ScenarioContext, Simulation, TopologyContext
+from .simulation import RunResult, ScenarioContext, Simulation
 from .topology import Topology
 
 __all__ = [

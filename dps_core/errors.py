@@ -6,6 +6,11 @@ so that the CLI can print it in one short line without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 __all__ = [
     "DPSError",
     "ConfigError",
@@ -13,6 +18,7 @@ __all__ = [
     "ArchiveError",
     "NumericalError",
     "ResourceError",
+    "call_plugin",
 ]
 
 
@@ -50,3 +56,14 @@ class ResourceError(DPSError):
     """A run would need more memory than the machine has available."""
 
     exit_code = 6
+
+
+def call_plugin(plugin: str, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call plugin code; an exception that is not a DPSError becomes a PluginError naming the plugin
+    and what it was doing, chained to the original so that `--debug` shows the plugin's own frames."""
+    try:
+        return fn(*args, **kwargs)
+    except DPSError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin '{plugin}' failed in {what}: {type(exc).__name__}: {exc}") from exc

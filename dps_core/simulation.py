@@ -23,18 +23,16 @@ import numpy as np
 
 from . import params as P
 from .archive import Archive, ArchiveWriter, copy_prefix, open_archive, replace_atomically
+from .assembly import TopologyContext, assemble, check_memory
 from .backend import backend as _backend
 from .backend import kernel_step
 from .config import Config, load_config
 from .context import StepContext
-from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, ResourceError
+from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
 from .logs import get_logger
-from .mixing import Mixing
-from .model import Bound, Model
-from .profiles import make_family
+from .model import Bound
 from .records import Setup
 from .registry import CORE_PLUGIN, Registry
-from .state import State
 from .topology import Topology
 
 __all__ = ["Simulation", "RunResult", "ScenarioContext", "TopologyContext"]
@@ -53,17 +51,6 @@ class ScenarioContext:
 
 
 @attrs.frozen
-class TopologyContext:
-    """What a topology's `build` receives."""
-
-    params: Any
-    n_agents: int
-    rng: np.random.Generator
-    config: Config
-    base_dir: Path | None = None
-
-
-@attrs.frozen
 class RunResult:
     """How a run ended."""
 
@@ -72,25 +59,6 @@ class RunResult:
     metrics: dict
     archive: Path | None
     seconds: float
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
 
 
 class Simulation:
@@ -237,30 +205,31 @@ class Simulation:
         self.rng = np.random.Generator(np.random.PCG64(ss_run))
 
         # memory, before anything large is allocated
+        max_fraction = config.run.max_memory_fraction
         if setup is None:
-            n, k = scen.spec.size(scen.params)
-            self._check_memory(int(n), int(k))
-            try:
-                setup = scen.spec.build(
-                    ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir)
-                )
-            except DPSError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{scen.plugin}' failed building scenario '{scen.name}': {type(exc).__name__}: {exc}"
-                ) from None
+            n, k = call_plugin(scen.plugin, f"scenario '{scen.name}' (size)", scen.spec.size, scen.params)
+            check_memory(int(n), int(k), max_fraction)
+            ctx = ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir)
+            setup = call_plugin(scen.plugin, f"scenario '{scen.name}' (build)", scen.spec.build, ctx)
             if not isinstance(setup, Setup):
                 raise PluginError(
                     f"plugin '{scen.plugin}': scenario '{scen.name}' build() must return a Setup, got {type(setup).__name__}"
                 )
         else:
-            self._check_memory(setup.n_agents, np.asarray(setup.demand).shape[-1])
-        self._setup_scenario = scen.name if scen is not None else "arrays"
+            check_memory(setup.n_agents, np.asarray(setup.demand).shape[-1], max_fraction)
         self.scenario_plugin = scen.plugin if scen is not None else "(arrays)"
         self.setup_info = dict(setup.info)
         self.agent_labels, self.task_labels = setup.agent_labels, setup.task_labels
-        self.model, self.state = self._build(setup, base_dir, ss_topology, ss_init)
+        self.model, self.state = assemble(
+            config,
+            setup,
+            self._components,
+            self._bind("topology", config.topology) if setup.topology is None else None,
+            scenario=scen.name if scen is not None else "arrays",
+            base_dir=base_dir,
+            topology_seed=ss_topology,
+            init_seed=ss_init,
+        )
         self._step = kernel_step(self.model)
         self.series_names = ["change"] + [s for b in self.metric_specs for s in b.spec.series]
         for name in config.archive.snapshots:
@@ -278,161 +247,6 @@ class Simulation:
             except ValueError as exc:
                 raise ConfigError(f"config section '[{kind}]' ({kind} '{comp.name}'): {exc}") from None
         return Bound(kind, spec, prm, self.registry.owner(kind, comp.name))
-
-    def _check_memory(self, n: int, k: int) -> None:
-        if n < 1 or k < 1:
-            raise ConfigError(f"a system needs at least one agent and one task, got {n} agents and {k} tasks")
-        # state, double buffers and the pipeline's N x K temporaries (S, Y, Z, G, H, gradients)
-        need = 8 * (16 * n * k + 16 * n)
-        avail = available_memory()
-        frac = self.config.run.max_memory_fraction
-        if need > frac * avail:
-            raise ResourceError(
-                f"a system of {n} agents x {k} tasks needs about {_gib(need)} of memory, but only {_gib(avail)} is "
-                f"available and run.max_memory_fraction = {frac} allows {_gib(frac * avail)}; reduce the agents or tasks"
-            )
-
-    def _build(self, setup: Setup, base_dir, ss_topology, ss_init) -> tuple[Model, State]:
-        cfg = self.config
-        where = f"scenario '{self._setup_scenario}'"
-        n = int(setup.n_agents)
-        D = np.asarray(setup.demand, dtype=np.float64)
-        D = D[None, :] if D.ndim == 1 else D
-        if D.ndim != 2 or D.shape[0] not in (1, n) or D.shape[1] < 1:
-            raise ConfigError(f"{where}: demand must be K or (1 or N={n}) x K, got shape {D.shape}")
-        k = D.shape[1]
-
-        def arr(value, shape, name, default):
-            if value is None:
-                return default
-            a = np.array(value, dtype=np.float64)
-            if a.shape != shape:
-                raise ConfigError(f"{where}: {name} must have shape {shape}, got {a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise ConfigError(f"{where}: {name} must be finite")
-            return a
-
-        if not np.all(np.isfinite(D)):
-            raise ConfigError(f"{where}: demand must be finite")
-        x = arr(setup.task_positions, (k,), "task_positions", 2 * math.pi * np.arange(k) / k)
-        sim_t = arr(setup.task_similarity, (k, k), "task_similarity", None)
-        C = arr(setup.capability, (n, k), "capability", np.ones((n, k)))
-        costs = arr(setup.costs, (n,), "costs", None)
-
-        # topology
-        topo = setup.topology
-        if topo is None:
-            tspec = self._bind("topology", cfg.topology)
-            try:
-                topo = tspec.spec.build(
-                    TopologyContext(tspec.params, n, np.random.Generator(np.random.PCG64(ss_topology)), cfg, base_dir)
-                )
-            except DPSError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{tspec.plugin}' failed building topology '{tspec.name}': {type(exc).__name__}: {exc}"
-                ) from None
-            if not isinstance(topo, Topology):
-                raise PluginError(f"plugin '{tspec.plugin}': topology '{tspec.name}' build() must return a Topology")
-        if topo.n != n:
-            raise ConfigError(f"topology '{topo.name}' has {topo.n} nodes but {where} has {n} agents")
-        mixing = Mixing(cfg.mixing.name, cfg.mixing.gamma, topo, cfg.mixing.pool)
-
-        family = make_family(cfg.profile, x)
-        comps = self._components
-        mode = comps["mode"]
-        if mode.spec.families and family.name not in mode.spec.families:
-            raise ConfigError(
-                f"mode '{mode.name}' works with profile families {list(mode.spec.families)}, "
-                f"but profile.family is '{family.name}'"
-            )
-        if mode.spec.signed_resources and cfg.budget.kind != "none":
-            raise ConfigError(f"mode '{mode.name}' has signed resources (activations); budget.kind must be 'none'")
-        if family.name == "signed" and cfg.penalty.specialisation:
-            raise ConfigError("penalty.specialisation needs a non-negative profile family (entropy), not 'signed'")
-        if cfg.disperse.rate * cfg.run.dt > 1:
-            raise ConfigError(
-                f"disperse.rate * run.dt must be <= 1 (an agent cannot send more than it has), got "
-                f"{cfg.disperse.rate * cfg.run.dt}"
-            )
-        if cfg.budget.kind == "price" and costs is None:
-            raise ConfigError(f"budget.kind = 'price' needs agent costs, and {where} gives none")
-
-        # initial state
-        init_rng = np.random.Generator(np.random.PCG64(ss_init))
-        if setup.profile is not None:
-            shapes = family.shapes(n, k)
-            if set(setup.profile) != set(shapes):
-                raise ConfigError(
-                    f"{where}: profile family '{family.name}' takes parameters {sorted(shapes)}, "
-                    f"got {sorted(setup.profile)}"
-                )
-            prof = {p: arr(setup.profile[p], shapes[p], f"profile['{p}']", None) for p in shapes}
-            prof = family.constrain(prof)
-        else:
-            make = family.homogeneous if cfg.init.kind == "homogeneous" else family.random
-            prof = make(n, k, cfg.init, cfg.profile, init_rng)
-        w = arr(setup.resources, (n,), "resources", np.full(n, cfg.init.w))
-        if not mode.spec.signed_resources and np.any(w < 0):
-            raise ConfigError(f"{where}: resources must be non-negative for mode '{mode.name}'")
-
-        model = Model(
-            n_agents=n,
-            n_tasks=k,
-            demand_rows=D.shape[0],
-            family=family,
-            alpha=cfg.profile.alpha,
-            dt=cfg.run.dt,
-            topology=topo,
-            mixing=mixing,
-            task_positions=x,
-            task_similarity=sim_t,
-            costs=costs,
-            config=cfg,
-            signal=comps["signal"],
-            mode=mode,
-            demand=comps["demand"],
-        )
-        b = cfg.budget
-        if b.kind != "none":
-            if b.value is not None:
-                model.budget_value = b.value
-            elif b.kind == "total":
-                model.budget_value = float(w.sum())
-            elif b.kind == "per_agent":
-                model.budget_value = float(w.max())
-            else:
-                model.budget_value = float(costs @ w)
-
-        state = State(prof, w, C, D)
-        extras = {}
-        ctx = StepContext(model, state)
-        for kind in ("signal", "mode", "demand"):
-            bound = comps[kind]
-            for spec in bound.spec.arrays:
-                qname = f"{kind}.{spec.name}"
-                shape = spec.resolve(n, k, D.shape[0])
-                if qname in setup.extras:
-                    value = np.array(setup.extras[qname], dtype=spec.dtype)
-                    if value.shape != shape:
-                        raise ConfigError(f"{where}: initial '{qname}' must have shape {shape}, got {value.shape}")
-                elif spec.init is not None:
-                    value = np.array(spec.init(ctx.component(kind)), dtype=spec.dtype).reshape(shape)
-                else:
-                    value = np.full(shape, spec.fill, dtype=spec.dtype)
-                extras[qname] = value
-        unknown = set(setup.extras) - set(extras)
-        if unknown:
-            raise ConfigError(
-                f"{where}: initial value for undeclared array(s) {sorted(unknown)}; declared: {sorted(extras)}"
-            )
-        state.extras = extras
-        if not mode.spec.signed_resources:
-            from .budget import project
-
-            state.w = project(state.w, b.kind, model.budget_value, costs, b.equality)
-        return model, state
 
     def _restore(self, ck: dict) -> None:
         """Load a checkpoint's state and RNG state (shapes must match this model)."""
@@ -486,7 +300,7 @@ class Simulation:
         out: dict[str, float] = {"change": self._last_change}
         for b in self.metric_specs:
             ctx.params = b.params
-            value = self.call_plugin(b.plugin, f"metric '{b.name}'", b.spec.compute, ctx)
+            value = call_plugin(b.plugin, f"metric '{b.name}'", b.spec.compute, ctx)
             if isinstance(value, Mapping):
                 if set(value) != set(b.spec.series):
                     raise PluginError(
@@ -499,13 +313,8 @@ class Simulation:
         return out
 
     def call_plugin(self, plugin: str, what: str, fn, *args):
-        """Call plugin code; a failure becomes a PluginError naming the plugin."""
-        try:
-            return fn(*args)
-        except DPSError:
-            raise
-        except Exception as exc:
-            raise PluginError(f"plugin '{plugin}' failed in {what}: {type(exc).__name__}: {exc}") from exc
+        """Call plugin code; a failure becomes a PluginError naming the plugin (see errors.call_plugin)."""
+        return call_plugin(plugin, what, fn, *args)
 
     def clone(self) -> Simulation:
         """An independent copy of this simulation (state and RNG), without history or archive."""
@@ -526,7 +335,7 @@ class Simulation:
         dem = model.demand
         if dem.spec.name != "static":
             ctx = StepContext(model, state, self.rng, kind="demand")
-            D = self.call_plugin(dem.plugin, f"demand '{dem.name}'", dem.spec.update, ctx)
+            D = call_plugin(dem.plugin, f"demand '{dem.name}'", dem.spec.update, ctx)
             if D is not None:
                 D = np.ascontiguousarray(D, dtype=np.float64)
                 if D.shape != state.demand.shape:
@@ -539,7 +348,7 @@ class Simulation:
         draws = {}
         if mode.spec.draw is not None:
             ctx = StepContext(model, state, self.rng, kind="mode")
-            draws = self.call_plugin(mode.plugin, f"mode '{mode.name}' (draw)", mode.spec.draw, ctx)
+            draws = call_plugin(mode.plugin, f"mode '{mode.name}' (draw)", mode.spec.draw, ctx)
         try:
             with np.errstate(all="ignore"):  # non-finite results are detected below and named
                 new, change = self._step(model, state, draws)
