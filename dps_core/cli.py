@@ -7,6 +7,7 @@ exit code, never a traceback; `--debug` shows tracebacks for reporting bugs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import signal
@@ -18,7 +19,7 @@ from . import params as P
 from .archive import open_archive
 from .backend import backend, compiled_error
 from .config import parse_override
-from .errors import DPSError
+from .errors import DPSError, call_plugin
 from .logs import configure_cli_logging
 from .registry import Registry
 from .simulation import Simulation
@@ -296,8 +297,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
         for name, spec in registry.records("command").items():
             owner = registry.owner("command", name)
             p = sub.add_parser(name, help=f"{spec.help} (plugin {owner})")
-            spec.configure(p)
-            p.set_defaults(func=spec.run, plugin=owner)
+            call_plugin(owner, f"command '{name}' (configure)", spec.configure, p)
+            p.set_defaults(func=functools.partial(call_plugin, owner, f"command '{name}'", spec.run), plugin=owner)
     return parser
 
 

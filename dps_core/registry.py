@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, call_plugin
 from .logs import get_logger
 from .records import RECORD_KINDS
 
@@ -29,6 +29,20 @@ CORE_PLUGIN = "core"
 NAMESPACED_KINDS = ("mode", "signal", "demand", "archive_group")
 
 log = get_logger(__name__)
+
+_HOOK_NAMES = sorted(n for n in dir(hookspecs) if n.startswith("dps_"))
+
+
+def _check_hook_names(obj: Any, plugin: str) -> None:
+    """A function named like a hook but not marked with `@hookimpl` would be ignored silently:
+    refuse it, naming the plugin and the function."""
+    for attr in dir(obj):
+        if attr.startswith("dps_") and attr != "dps_plugin_name" and callable(getattr(obj, attr, None)):
+            fn = getattr(obj, attr)
+            if not hasattr(fn, f"{hookspecs.PROJECT}_impl"):
+                raise PluginError(
+                    f"plugin '{plugin}': {attr} is named like a hook but is not marked with @dps_core.hookimpl"
+                )
 
 
 @attrs.frozen
@@ -116,17 +130,18 @@ class Registry:
             self._fail(name, dist, msg)
             return
         try:
-            self.pm.register(obj, name=name)
-        except Exception as exc:
-            msg = f"cannot register plugin '{name}': {exc}"
-            if strict:
-                raise PluginError(msg) from None
-            self._fail(name, dist, msg)
-            return
-        try:
-            found = self._collect(name)
+            _check_hook_names(obj, name)
+            try:
+                self.pm.register(obj, name=name)
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(f"plugin '{name}' does not match the hook contract: {exc}") from exc
+            try:
+                self._check_hookimpls(name)
+                found = self._collect(name)
+            except PluginError:
+                self.pm.unregister(name=name)
+                raise
         except PluginError as exc:
-            self.pm.unregister(name=name)
             if strict or source == "builtin":
                 raise
             self._fail(name, dist, str(exc))
@@ -134,6 +149,25 @@ class Registry:
         for kind, record in found:
             self._store(kind, record, name)
         self.info.append(PluginInfo(name, dist, version, source))
+
+    def _check_hookimpls(self, plugin: str) -> None:
+        """Every hook the plugin implements exists (a misspelt hook is an error, as pluggy's
+        `check_pending` would say) and is a plain implementation: the registry calls each
+        implementation itself so that a failure names its plugin, so wrappers are refused."""
+        obj = self.pm.get_plugin(plugin)
+        for caller in self.pm.get_hookcallers(obj) or []:
+            if caller.spec is None:
+                near = difflib.get_close_matches(caller.name, _HOOK_NAMES, n=1)
+                hint = f" Did you mean '{near[0]}'?" if near else ""
+                raise PluginError(
+                    f"plugin '{plugin}' implements unknown hook {caller.name}.{hint} Hooks: {', '.join(_HOOK_NAMES)}"
+                )
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj and (impl.hookwrapper or impl.wrapper):
+                    raise PluginError(
+                        f"plugin '{plugin}', hook {caller.name}: hook wrappers are not supported "
+                        "(implement the hook plainly; dps calls every implementation itself)"
+                    )
 
     def _collect(self, plugin: str) -> list[tuple[str, Any]]:
         """Call the plugin's registration hooks; return its (kind, record) pairs."""
@@ -154,21 +188,14 @@ class Registry:
                     record = attrs.evolve(record, name=f"{plugin}.{record.name}")
                 found.append((_kind, record))
 
-            try:
-                impl.function(register=register)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{plugin}' failed in hook {hook_name}: {type(exc).__name__}: {exc}"
-                ) from None
+            call_plugin(plugin, f"hook {hook_name}", impl.function, register=register)
         # a plugin must not register one name twice within itself either
-        seen: dict[tuple[str, str], int] = {}
+        seen: set[tuple[str, str]] = set()
         for kind, record in found:
             key = (kind, record.name)
             if key in seen:
                 raise PluginError(f"plugin '{plugin}' registers {kind} '{record.name}' twice")
-            seen[key] = 1
+            seen.add(key)
         return found
 
     def _store(self, kind: str, record: Any, plugin: str) -> None:
@@ -216,12 +243,7 @@ class Registry:
 
     # --- lifecycle hooks ------------------------------------------------------------------------
 
-    def call(self, hook_name: str, **kwargs) -> None:
+    def call(self, hook_name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; a failure names the plugin and the hook."""
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{impl.plugin_name}' failed in hook {hook_name}: {type(exc).__name__}: {exc}"
-                ) from exc
+            call_plugin(impl.plugin_name, f"hook {hook_name}", impl.function, **{k: kwargs[k] for k in impl.argnames})

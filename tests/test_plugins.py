@@ -244,3 +244,80 @@ def test_entry_points_load_one_by_one(tmp_path, monkeypatch):
     monkeypatch.setenv("DPS_PLUGINS", "broken")
     reg = Registry()
     assert "good_metric" not in reg.names("metric") and [f.name for f in reg.failures] == ["broken"]
+
+
+def test_misspelt_hooks_wrappers_and_unmarked_hooks_are_refused_by_name():
+    class Misspelt:
+        dps_plugin_name = "typo"
+
+        @hookimpl
+        def dps_register_metric(self, register):  # the hook is dps_register_metrics
+            register(MetricSpec("m", lambda ctx: 0.0))
+
+    with pytest.raises(
+        PluginError,
+        match="plugin 'typo' implements unknown hook dps_register_metric. Did you mean 'dps_register_metrics'",
+    ):
+        Registry([Misspelt()], entry_points=False)
+
+    class Wrapper:
+        dps_plugin_name = "wrapper"
+
+        @hookimpl(wrapper=True)
+        def dps_run_end(self, simulation, status):
+            return (yield)
+
+    with pytest.raises(PluginError, match="plugin 'wrapper', hook dps_run_end: hook wrappers are not supported"):
+        Registry([Wrapper()], entry_points=False)
+
+    class Unmarked:
+        dps_plugin_name = "unmarked"
+
+        def dps_register_metrics(self, register):
+            register(MetricSpec("m", lambda ctx: 0.0))
+
+    with pytest.raises(
+        PluginError, match="plugin 'unmarked': dps_register_metrics is named like a hook but is not marked"
+    ):
+        Registry([Unmarked()], entry_points=False)
+
+    class WrongArgs:
+        dps_plugin_name = "wrongargs"
+
+        @hookimpl
+        def dps_run_end(self, simulation, state):  # the hook passes 'status'
+            pass
+
+    with pytest.raises(PluginError, match="plugin 'wrongargs' does not match the hook contract"):
+        Registry([WrongArgs()], entry_points=False)
+
+
+def test_plugin_failures_chain_the_plugins_own_exception():
+    class Boom:
+        dps_plugin_name = "boom"
+
+        @hookimpl
+        def dps_register_signals(self, register):
+            raise RuntimeError("kaput")
+
+    with pytest.raises(PluginError) as info:
+        Registry([Boom()], entry_points=False)
+    cause = info.value.__cause__
+    assert isinstance(cause, RuntimeError) and str(cause) == "kaput"
+    # the plugin's own frame is in the chained traceback (what `dps --debug` prints)
+    frames = [f.name for f in __import__("traceback").extract_tb(cause.__traceback__)]
+    assert "dps_register_signals" in frames
+
+    class Late:
+        dps_plugin_name = "late"
+
+        @hookimpl
+        def dps_run_start(self, simulation):
+            raise KeyError("nope")
+
+    sim = Simulation.from_config(
+        {**CONFIG, "mode": {"name": "gradient"}, "metrics": {}, "archive": {}}, plugins=[Late()]
+    )
+    with pytest.raises(PluginError, match="plugin 'late' failed in hook dps_run_start: KeyError") as info:
+        sim.run()
+    assert isinstance(info.value.__cause__, KeyError)
