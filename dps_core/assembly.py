@@ -242,13 +242,13 @@ def assemble(
         demand=components["demand"],
     )
     b = config.budget
-    if b.kind != "none":
-        model.budget_value = _budget_value(config, w, costs)
+    budget = _budget_value(config, w, costs) if b.kind != "none" else None
+    model.budget_value = budget
 
     state = State(prof, w, C, D)
     state.extras = _declared_arrays(model, state, components, setup, where)
     if not mode.spec.signed_resources:
         from .budget import project
 
-        state.w = project(state.w, b.kind, model.budget_value, costs, b.equality)
+        state.w = project(state.w, b.kind, budget, costs, b.equality)
     return model, state

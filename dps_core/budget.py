@@ -30,12 +30,14 @@ def project_weighted_simplex(v: np.ndarray, c: np.ndarray, B: float) -> np.ndarr
     return np.maximum(0.0, v - tau[j] * c)
 
 
-def project(w: np.ndarray, kind: str, value: float, costs: np.ndarray | None, equality: bool) -> np.ndarray:
-    """Project resources onto the budget set; returns a new array."""
+def project(w: np.ndarray, kind: str, value: float | None, costs: np.ndarray | None, equality: bool) -> np.ndarray:
+    """Project resources onto the budget set; returns a new array (`value` is None only for kind 'none')."""
+    if kind != "none" and value is None:
+        raise ValueError(f"budget kind '{kind}' needs a budget value")
     if kind == "per_agent":
         return np.full_like(w, value) if equality else np.clip(w, 0.0, value)
     pos = np.maximum(w, 0.0)
-    if kind == "none":
+    if kind == "none" or value is None:
         return pos
     c = np.ones_like(w) if kind == "total" or costs is None else costs
     if not equality and float(c @ pos) <= value:

@@ -8,34 +8,57 @@ S (profiles), Y (production), Z = M Y (supply seen), G = dU/dZ (signal), H = M^T
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .model import Model
 from .state import State
 
+if TYPE_CHECKING:
+    from .simulation import Simulation
+
+_T = TypeVar("_T")
+
 __all__ = ["StepContext"]
 
 
 class StepContext:
-    """State, model and derived arrays of one step, viewed from one component."""
+    """State, model and derived arrays of one step, viewed from one component.
+
+    Attributes set by the engine: `model` (everything fixed for the run), `state` (the current
+    arrays), `rng` (the run's generator: given to a mode's `draw` and to demand processes, None
+    elsewhere so that only those draw), `simulation` (for metrics only: the Simulation, whose
+    `clone()` allows what-if runs), `draws` (what the mode's `draw` returned this step), `kind`
+    ('signal', 'mode', 'demand', or '' for a metric), `params` (the component's validated
+    parameters) and `arrays` (the component's own declared arrays by short name).
+    """
+
+    model: Model
+    state: State
+    rng: np.random.Generator | None
+    simulation: Simulation | None
+    draws: dict[str, np.ndarray]
+    kind: str
+    params: Any
+    arrays: dict[str, np.ndarray]
 
     def __init__(self, model: Model, state: State, rng: np.random.Generator | None = None, kind: str = ""):
         self.model = model
         self.state = state
         self.rng = rng
-        self.simulation = None  # set for metrics: the Simulation, for what-if runs on a clone()
-        self.draws: dict[str, np.ndarray] = {}
+        self.simulation = None
+        self.draws = {}
         self._cache: dict[str, Any] = {}
         self.kind = ""
-        self.params: Any = None
-        self.arrays: dict[str, np.ndarray] = {}
+        self.params = None
+        self.arrays = {}
         if kind:
             self._focus(kind)
 
     def _focus(self, kind: str) -> None:
-        bound = getattr(self.model, kind, None)
+        bound = getattr(self.model, kind, None)  # the Bound signal, mode or demand
         self.kind = kind
         self.params = bound.params if bound is not None else None
         prefix = f"{kind}."
@@ -51,36 +74,44 @@ class StepContext:
 
     @property
     def n_agents(self) -> int:
+        """N, the number of agents."""
         return self.model.n_agents
 
     @property
     def n_tasks(self) -> int:
+        """K, the number of tasks."""
         return self.model.n_tasks
 
     @property
     def dt(self) -> float:
+        """The time step (run.dt)."""
         return self.model.dt
 
     @property
     def step(self) -> int:
+        """Steps taken so far (0 before the first)."""
         return self.state.step
 
     @property
     def time(self) -> float:
+        """Simulated time, step * dt."""
         return self.state.time
 
     # --- state ----------------------------------------------------------------------------------------
 
     @property
     def profile(self) -> dict[str, np.ndarray]:
+        """Profile parameters by name: {'logits'} (free), {'mu', 'kappa'} (vonmises) or {'atoms'} (signed)."""
         return self.state.profile
 
     @property
     def w(self) -> np.ndarray:
+        """Resources (N,)."""
         return self.state.w
 
     @property
     def C(self) -> np.ndarray:
+        """Capability multipliers (N x K)."""
         return self.state.C
 
     @property
@@ -95,7 +126,7 @@ class StepContext:
 
     # --- derived, computed once ------------------------------------------------------------------------
 
-    def _get(self, key, make):
+    def _get(self, key: str, make: Callable[[], _T]) -> _T:
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
@@ -142,6 +173,9 @@ class StepContext:
         """J = U minus penalties."""
         return self.model.objective(self.utility(), self.S, self.Y, self.w)
 
-    def gradients(self, H: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
-        """(dJ/d profile parameters, dJ/dw), from H (default: this step's scattered signal)."""
+    def gradients(self, H: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The objective's gradients from the value of output H (default: this step's scattered
+        signal): `(grads, dw)` where `grads` maps each profile parameter name ('logits', 'mu',
+        'kappa' or 'atoms') to dJ/d that parameter (same shape as the parameter) and `dw` is dJ/dw
+        (N,). Penalties (resource, communication, specialisation) are included."""
         return self.model.gradients(self.H if H is None else H, self.S, self.Y, self.profile, self.w, self.C)

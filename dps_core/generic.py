@@ -26,7 +26,10 @@ def wrapped_gaussian(x: np.ndarray, centre: float, width: float) -> np.ndarray:
     """Density (unnormalised) of a Gaussian of std `width` wrapped onto the circle, at angles x."""
     J = math.ceil(4 * width / (2 * math.pi)) + 1
     d = np.mod(x - centre + math.pi, 2 * math.pi) - math.pi
-    return sum(np.exp(-((d + 2 * math.pi * j) ** 2) / (2 * width**2)) for j in range(-J, J + 1))
+    total = np.zeros_like(d)
+    for j in range(-J, J + 1):
+        total += np.exp(-((d + 2 * math.pi * j) ** 2) / (2 * width**2))
+    return total
 
 
 def peak_mixture(x: np.ndarray, centres, widths, weights, floor: float = 0.0) -> np.ndarray:

@@ -55,7 +55,7 @@ def positive(_inst, attribute, value):
         raise ValueError(f"must be > 0, got {value!r}")
 
 
-positive.range = "> 0"
+positive.range = "> 0"  # type: ignore[attr-defined]
 
 
 def non_negative(_inst, attribute, value):
@@ -64,7 +64,7 @@ def non_negative(_inst, attribute, value):
         raise ValueError(f"must be >= 0, got {value!r}")
 
 
-non_negative.range = ">= 0"
+non_negative.range = ">= 0"  # type: ignore[attr-defined]
 
 
 def probability(_inst, attribute, value):
@@ -73,7 +73,7 @@ def probability(_inst, attribute, value):
         raise ValueError(f"must be in [0, 1], got {value!r}")
 
 
-probability.range = "[0, 1]"
+probability.range = "[0, 1]"  # type: ignore[attr-defined]
 
 
 def at_least(n):
@@ -83,7 +83,7 @@ def at_least(n):
         if value is not None and value < n:
             raise ValueError(f"must be >= {n}, got {value!r}")
 
-    check.range = f">= {n}"
+    check.range = f">= {n}"  # type: ignore[attr-defined]
     return check
 
 
@@ -104,7 +104,7 @@ def in_range(lo=None, hi=None, *, lo_open=False, hi_open=False):
         if not ok:
             raise ValueError(f"must be in {text}, got {value!r}")
 
-    check.range = text
+    check.range = text  # type: ignore[attr-defined]
     return check
 
 
@@ -115,7 +115,7 @@ def one_of(*choices):
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
-    check.range = ", ".join(map(repr, choices))
+    check.range = ", ".join(map(repr, choices))  # type: ignore[attr-defined]
     return check
 
 

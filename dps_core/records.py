@@ -10,11 +10,29 @@ plugins.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import numpy as np
+
+from .callables import (
+    ArrayInit,
+    CommandConfigure,
+    CommandRun,
+    DemandUpdate,
+    GroupDeclare,
+    GroupWrite,
+    MetricCompute,
+    ModeDraw,
+    ModeUpdate,
+    ScenarioBuild,
+    ScenarioSize,
+    SignalAdvance,
+    SignalGradient,
+    SignalUtility,
+    TopologyBuild,
+)
 
 __all__ = [
     "NoParams",
@@ -32,6 +50,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
+
+
+def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
 
 
 def _valid_name(_inst, _attr, value):
@@ -77,11 +99,11 @@ class ArraySpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    shape: tuple = attrs.field(converter=tuple, validator=_shape)
+    shape: tuple[int | str, ...] = attrs.field(converter=_as_tuple, validator=_shape)
     fill: float = 0.0
     doc: str = ""
     dtype: str = attrs.field(default="float64", validator=attrs.validators.in_(("float64", "int64")))
-    init: Callable | None = attrs.field(default=None, validator=_optional_callable)
+    init: ArrayInit | None = attrs.field(default=None, validator=_optional_callable)
 
     def resolve(self, n_agents: int, n_tasks: int, demand_rows: int) -> tuple[int, ...]:
         """The concrete shape for a system of the given size."""
@@ -127,8 +149,8 @@ class ScenarioSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    build: Callable = attrs.field(validator=_callable)
-    size: Callable = attrs.field(validator=_callable)
+    build: ScenarioBuild = attrs.field(validator=_callable)
+    size: ScenarioSize = attrs.field(validator=_callable)
     params: type = NoParams
     defaults: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     doc: str = ""
@@ -139,7 +161,7 @@ class TopologySpec:
     """A named graph family: `build(ctx) -> Topology` for `ctx.n_agents` nodes."""
 
     name: str = attrs.field(validator=_valid_name)
-    build: Callable = attrs.field(validator=_callable)
+    build: TopologyBuild = attrs.field(validator=_callable)
     params: type = NoParams
     doc: str = ""
 
@@ -153,8 +175,8 @@ class MetricSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    compute: Callable = attrs.field(validator=_callable)
-    outputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    compute: MetricCompute = attrs.field(validator=_callable)
+    outputs: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     params: type = NoParams
     doc: str = ""
 
@@ -175,12 +197,12 @@ class SignalSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    gradient: Callable = attrs.field(validator=_callable)
-    utility: Callable = attrs.field(validator=_callable)
+    gradient: SignalGradient = attrs.field(validator=_callable)
+    utility: SignalUtility = attrs.field(validator=_callable)
     params: type = NoParams
-    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=tuple)
-    advance: Callable | None = attrs.field(default=None, validator=_optional_callable)
-    smoothed_utility: Callable | None = attrs.field(default=None, validator=_optional_callable)
+    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=_as_tuple)
+    advance: SignalAdvance | None = attrs.field(default=None, validator=_optional_callable)
+    smoothed_utility: SignalUtility | None = attrs.field(default=None, validator=_optional_callable)
     doc: str = ""
 
 
@@ -194,12 +216,12 @@ class ModeSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    update: Callable = attrs.field(validator=_callable)
+    update: ModeUpdate = attrs.field(validator=_callable)
     params: type = NoParams
-    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=tuple)
+    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=_as_tuple)
     scatter: bool = True
-    families: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    draw: Callable | None = attrs.field(default=None, validator=_optional_callable)
+    families: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
+    draw: ModeDraw | None = attrs.field(default=None, validator=_optional_callable)
     signed_resources: bool = False
     doc: str = ""
 
@@ -209,9 +231,9 @@ class DemandSpec:
     """A demand process: `update(ctx) -> new D or None` before each step, outside the kernel."""
 
     name: str = attrs.field(validator=_valid_name)
-    update: Callable = attrs.field(validator=_callable)
+    update: DemandUpdate = attrs.field(validator=_callable)
     params: type = NoParams
-    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=tuple)
+    arrays: tuple[ArraySpec, ...] = attrs.field(default=(), converter=_as_tuple)
     doc: str = ""
 
 
@@ -226,8 +248,8 @@ class ArchiveGroupSpec:
 
     name: str = attrs.field(validator=_valid_name)
     version: str
-    declare: Callable = attrs.field(validator=_callable)
-    write: Callable | None = attrs.field(default=None, validator=_optional_callable)
+    declare: GroupDeclare = attrs.field(validator=_callable)
+    write: GroupWrite | None = attrs.field(default=None, validator=_optional_callable)
     doc: str = ""
 
 
@@ -237,8 +259,8 @@ class CommandSpec:
 
     name: str = attrs.field(validator=_valid_name)
     help: str
-    configure: Callable = attrs.field(validator=_callable)
-    run: Callable = attrs.field(validator=_callable)
+    configure: CommandConfigure = attrs.field(validator=_callable)
+    run: CommandRun = attrs.field(validator=_callable)
 
 
 #: record kind -> (record class, registration hook name)

@@ -26,7 +26,7 @@ from .archive import Archive, ArchiveWriter, copy_prefix, open_archive, replace_
 from .assembly import TopologyContext, assemble, check_memory
 from .backend import backend as _backend
 from .backend import kernel_step
-from .config import Config, load_config
+from .config import Component, Config, load_config
 from .context import StepContext
 from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
 from .logs import get_logger
@@ -185,7 +185,7 @@ class Simulation:
         reg = self.registry
 
         # components and their validated parameters
-        scen = self._bind("scenario", None if setup is not None else config.scenario)
+        scen = self._bind("scenario", config.scenario) if setup is None else None
         self._components = {kind: self._bind(kind, getattr(config, kind)) for kind in ("signal", "mode", "demand")}
         self.metric_specs = []
         for name in config.metrics.names:
@@ -206,7 +206,7 @@ class Simulation:
 
         # memory, before anything large is allocated
         max_fraction = config.run.max_memory_fraction
-        if setup is None:
+        if scen is not None:
             n, k = call_plugin(scen.plugin, f"scenario '{scen.name}' (size)", scen.spec.size, scen.params)
             check_memory(int(n), int(k), max_fraction)
             ctx = ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir)
@@ -216,6 +216,7 @@ class Simulation:
                     f"plugin '{scen.plugin}': scenario '{scen.name}' build() must return a Setup, got {type(setup).__name__}"
                 )
         else:
+            assert setup is not None
             check_memory(setup.n_agents, np.asarray(setup.demand).shape[-1], max_fraction)
         self.scenario_plugin = scen.plugin if scen is not None else "(arrays)"
         self.setup_info = dict(setup.info)
@@ -235,9 +236,7 @@ class Simulation:
         for name in config.archive.snapshots:
             self.snapshot_array(name)  # validates names before a run starts
 
-    def _bind(self, kind: str, comp) -> Bound | None:
-        if comp is None:
-            return None
+    def _bind(self, kind: str, comp: Component) -> Bound:
         spec = self.registry.get(kind, comp.name, f"{kind}.name")
         prm = P.build(spec.params, comp.params, kind)
         check = getattr(prm, "check", None)

@@ -37,7 +37,9 @@ class Topology:
         self.params = dict(params or {})
         if indptr is None:
             self.kind = "complete"
-            self.indptr = self.indices = self.data = None
+            self.indptr: np.ndarray | None = None
+            self.indices: np.ndarray | None = None
+            self.data: np.ndarray | None = None
             return
         self.kind = "csr"
         indptr = np.ascontiguousarray(indptr, dtype=np.int64)
@@ -122,29 +124,37 @@ class Topology:
 
     # --- properties ---------------------------------------------------------------------------------
 
+    def _csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, data) of a CSR graph."""
+        if self.indptr is None or self.indices is None or self.data is None:
+            raise ValueError("the complete graph has no CSR arrays; mixing handles it in closed form")
+        return self.indptr, self.indices, self.data
+
     @property
     def n_edges(self) -> int:
         """Number of stored (directed) edges; the complete graph has n*(n-1)."""
-        return self.n * (self.n - 1) if self.kind == "complete" else len(self.indices)
+        return self.n * (self.n - 1) if self.kind == "complete" else len(self._csr()[1])
 
     def matrix(self) -> sp.csr_matrix:
         """A as a scipy CSR matrix (not available for the complete graph at large n)."""
         if self.kind == "complete":
             return sp.csr_matrix(np.ones((self.n, self.n)) - np.eye(self.n))
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n, self.n))
+        indptr, indices, data = self._csr()
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n))
 
     def degree(self) -> np.ndarray:
         """Weighted out-degree (row sums of A)."""
         if self.kind == "complete":
             return np.full(self.n, float(self.n - 1))
-        rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
-        return np.bincount(rows, weights=self.data, minlength=self.n).astype(np.float64)
+        indptr, _, data = self._csr()
+        rows = np.repeat(np.arange(self.n), np.diff(indptr))
+        return np.bincount(rows, weights=data, minlength=self.n).astype(np.float64)
 
     def row_normalised(self) -> sp.csr_matrix:
         """A_hat = D^-1 A (rows of isolated nodes stay zero). Weights must be non-negative."""
         if self.kind == "complete":
             raise ValueError("the complete graph has no matrix; mixing handles it in closed form")
-        if self.n_edges and self.data.min() < 0:
+        if self.n_edges and self._csr()[2].min() < 0:
             raise ConfigError(f"topology '{self.name}': mixing needs non-negative edge weights")
         deg = self.degree()
         inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
@@ -154,7 +164,8 @@ class Topology:
         """Nodes that node i is linked to."""
         if self.kind == "complete":
             return np.delete(np.arange(self.n), i)
-        return self.indices[self.indptr[i] : self.indptr[i + 1]]
+        indptr, indices, _ = self._csr()
+        return indices[indptr[i] : indptr[i + 1]]
 
     def __repr__(self) -> str:
         return f"Topology({self.name!r}, n={self.n}, edges={self.n_edges})"

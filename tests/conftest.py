@@ -22,20 +22,69 @@ def _has_extension() -> bool:
     return True
 
 
+QUICK_PER_FUNCTION = 12  # parametrised cases kept per test function in the quick run
+
+
+def _quick() -> bool:
+    """The quick developer loop is the default; tox's full environments set DPS_TESTS=full."""
+    return os.environ.get("DPS_TESTS", "quick") != "full"
+
+
 def pytest_report_header(config):
-    note = "" if _has_extension() else "; no compiled extension: tests marked 'compiled' are deselected"
-    return f"dps_core {dps_core.__version__} from {Path(dps_core.__file__).parent}, kernel backend: {dps_core.backend()}{note}"
+    lines = [
+        f"dps_core {dps_core.__version__} from {Path(dps_core.__file__).parent}, kernel backend: {dps_core.backend()}"
+    ]
+    if not _has_extension():
+        lines.append(
+            "no compiled extension: tests marked 'compiled' (compiled kernel == reference) are deselected, "
+            "they run in the 'compiled' tox environment"
+        )
+    if os.environ.get("DPS_EXPECT_BACKEND") == "reference":
+        lines.append(
+            "tests marked 'nokernel' (they never step a system) are deselected: they run in the 'compiled' env"
+        )
+    if _quick():
+        lines.append(
+            f"quick run (DPS_TESTS=full runs everything): slow tests deselected except one per file, "
+            f"at most {QUICK_PER_FUNCTION} cases per parametrised test"
+        )
+    return lines
+
+
+def _quick_selection(items):
+    """Every file keeps at least one test; slow tests go; big parametrisations keep an even spread."""
+    by_function: dict = {}
+    for item in items:
+        by_function.setdefault((item.path, getattr(item, "originalname", item.name)), []).append(item)
+    keep = []
+    for group in by_function.values():
+        fast = [i for i in group if i.get_closest_marker("slow") is None]
+        if len(fast) > QUICK_PER_FUNCTION:
+            step = len(fast) / QUICK_PER_FUNCTION
+            fast = [fast[int(j * step)] for j in range(QUICK_PER_FUNCTION)]
+        keep += fast
+    kept_files = {i.path for i in keep}
+    for item in items:  # a file whose tests are all slow still runs its first one
+        if item.path not in kept_files:
+            keep.append(item)
+            kept_files.add(item.path)
+    return keep
 
 
 def pytest_collection_modifyitems(config, items):
-    """Kernel-comparison tests need the extension: deselect them (visibly) where it was not built."""
-    if _has_extension():
-        return
-    keep = [i for i in items if i.get_closest_marker("compiled") is None]
-    dropped = [i for i in items if i.get_closest_marker("compiled") is not None]
+    """Deselect (visibly) what this environment does not run; see pytest_report_header."""
+    keep = list(items)
+    if not _has_extension():
+        keep = [i for i in keep if i.get_closest_marker("compiled") is None]
+    if os.environ.get("DPS_EXPECT_BACKEND") == "reference":
+        keep = [i for i in keep if i.get_closest_marker("nokernel") is None]
+    if _quick():
+        keep = _quick_selection(keep)
+    kept = set(map(id, keep))
+    dropped = [i for i in items if id(i) not in kept]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = [i for i in items if id(i) in kept]
 
 
 def pytest_configure(config):

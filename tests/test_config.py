@@ -8,6 +8,8 @@ import pytest
 from dps_core import Config, ConfigError, Simulation, load_config
 from dps_core.config import apply_overrides, merge_defaults, parse_override
 
+pytestmark = pytest.mark.nokernel  # never steps a system: one tox environment is enough
+
 
 def test_defaults_round_trip_through_json():
     cfg = Config()

@@ -1,6 +1,7 @@
 """The docs stay true: the config reference is generated from the code, and every runnable
 example in the README and docs/ is run."""
 
+import inspect
 import runpy
 from pathlib import Path
 
@@ -41,3 +42,25 @@ def test_python_examples_in_docs_run(path, tmp_path, monkeypatch):
     (tmp_path / "examples").symlink_to(REPO / "examples")
     for i, code in enumerate(python_blocks(path)):
         exec(compile(code, f"{path.name}[{i}]", "exec"), {"__name__": "__docs__"})
+
+
+def test_every_hook_and_record_field_is_in_the_plugin_guide():
+    """docs/plugins.md lists every hook with its arguments and every record with all its fields, in order."""
+    import re
+
+    import attrs
+
+    import dps_core
+    from dps_core import hookspecs
+    from dps_core.records import RECORD_KINDS
+
+    text = (REPO / "docs" / "plugins.md").read_text()
+    for hook in (n for n in dir(hookspecs) if n.startswith("dps_")):
+        args = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+        assert f"`{hook}({args})`" in text, f"docs/plugins.md does not document {hook}({args})"
+    records = [cls for cls, _ in RECORD_KINDS.values()] + [dps_core.Setup, dps_core.ArraySpec]
+    for cls in records:
+        found = re.search(rf"`{cls.__name__}\(([^)]*)\)`", text)
+        assert found, f"docs/plugins.md does not list {cls.__name__}(...)"
+        listed = [f.strip() for f in found.group(1).replace("\n", " ").split(",")]
+        assert listed == [f.name for f in attrs.fields(cls)], f"{cls.__name__} fields in docs/plugins.md: {listed}"

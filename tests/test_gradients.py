@@ -9,6 +9,8 @@ import pytest
 from dps_core import Simulation
 from dps_core.context import StepContext
 
+pytestmark = pytest.mark.nokernel  # never steps a system: one tox environment is enough
+
 SIGNALS = [
     ("coverage", {"smoothing": 0.05}),
     ("residual", {}),

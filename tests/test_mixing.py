@@ -8,6 +8,8 @@ import scipy.sparse as sp
 from dps_core import Topology
 from dps_core.mixing import Mixing
 
+pytestmark = pytest.mark.nokernel  # never steps a system: one tox environment is enough
+
 
 def random_graph(n, seed):
     """Directed, weighted, with one isolated node and one self loop: the awkward cases."""
