@@ -96,9 +96,10 @@ class ModeDraw(Protocol):
 
 
 class DemandUpdate(Protocol):
-    """`update(ctx) -> new D or None`, before each step, outside the kernel."""
+    """`update(ctx) -> {"D": new demand, <own array>: new value}` before each step ({} for no
+    change); a bare array or None is the deprecated 0.1 style."""
 
-    def __call__(self, ctx: StepContext, /) -> np.ndarray | None: ...
+    def __call__(self, ctx: StepContext, /) -> Mapping[str, np.ndarray] | np.ndarray | None: ...
 
 
 class ArrayInit(Protocol):

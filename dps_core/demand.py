@@ -50,7 +50,7 @@ def _check_ring(ctx, name):
 
 
 def static_update(ctx):
-    return None
+    return {}
 
 
 @attrs.frozen
@@ -65,12 +65,11 @@ def drift_update(ctx):
     _check_ring(ctx, "drift")
     base = ctx.arrays["base"]
     prm = ctx.params
-    phase = ctx.arrays["phase"]
     step = prm.speed * ctx.dt
     if prm.noise:
         step += prm.noise * math.sqrt(ctx.dt) * ctx.rng.standard_normal()
-    phase[0] = phase[0] + step
-    return rotate_rows(base, phase[0])
+    phase = ctx.arrays["phase"] + step
+    return {"D": rotate_rows(base, phase[0]), "phase": phase}
 
 
 @attrs.frozen
@@ -88,11 +87,11 @@ def shock_update(ctx):
     if prm.rate:
         hits += int(ctx.rng.poisson(prm.rate * ctx.dt))
     if not hits:
-        return None
-    phase = ctx.arrays["phase"]
+        return {}
+    phase = ctx.arrays["phase"].copy()
     for _ in range(hits):
         phase[0] += prm.angle if prm.angle is not None else ctx.rng.uniform(0, 2 * math.pi)
-    return rotate_rows(base, phase[0])
+    return {"D": rotate_rows(base, phase[0]), "phase": phase}
 
 
 _ROTATION_ARRAYS = (

@@ -228,7 +228,10 @@ class ModeSpec:
 
 @attrs.frozen
 class DemandSpec:
-    """A demand process: `update(ctx) -> new D or None` before each step, outside the kernel."""
+    """A demand process: `update(ctx) -> {"D": new demand, <own array>: new value}` before each
+    step, outside the kernel; `{}` changes nothing. Its own arrays reach it as copies: like modes
+    and signals it returns what changes and never changes the state in place. (Returning a bare
+    array or None is the deprecated 0.1 style, still accepted with a DeprecationWarning.)"""
 
     name: str = attrs.field(validator=_valid_name)
     update: DemandUpdate = attrs.field(validator=_callable)

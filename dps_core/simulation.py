@@ -14,6 +14,7 @@ import os
 import socket
 import time as _time
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .logs import get_logger
 from .model import Bound
 from .records import Setup
 from .registry import CORE_PLUGIN, Registry
+from .state import State
 from .topology import Topology
 
 __all__ = ["Simulation", "RunResult", "ScenarioContext", "TopologyContext"]
@@ -257,7 +259,10 @@ class Simulation:
                     f"checkpoint array '{name}' is missing or has shape "
                     f"{None if got is None else got.shape}, expected {arr.shape}"
                 )
-        self.state = new
+        # the arrays in the order a fresh build makes them: plugins iterating ctx.profile or ctx.arrays
+        # see the same order after a resume (HDF5 lists names alphabetically)
+        arrays = new.arrays()
+        self.state = State.from_arrays({name: arrays[name] for name in self.state.arrays()}, new.step, new.time)
         self.rng.bit_generator.state = ck["rng"]
 
     # --- introspection --------------------------------------------------------------------------------
@@ -331,18 +336,7 @@ class Simulation:
     def _advance(self) -> float:
         """One step: demand process and draws (outside the kernel), then the kernel."""
         model, state = self.model, self.state
-        dem = model.demand
-        if dem.spec.name != "static":
-            ctx = StepContext(model, state, self.rng, kind="demand")
-            D = call_plugin(dem.plugin, f"demand '{dem.name}'", dem.spec.update, ctx)
-            if D is not None:
-                D = np.ascontiguousarray(D, dtype=np.float64)
-                if D.shape != state.demand.shape:
-                    raise PluginError(
-                        f"plugin '{dem.plugin}', demand '{dem.name}' returned shape {D.shape}, "
-                        f"expected {state.demand.shape}"
-                    )
-                state.demand = D
+        demand_change = self._advance_demand()
         mode = model.mode
         draws = {}
         if mode.spec.draw is not None:
@@ -366,8 +360,57 @@ class Simulation:
                 f"step {new.step}: {'array' if len(bad) == 1 else 'arrays'} "
                 f"{', '.join(repr(b) for b in bad)} became NaN or inf; try a smaller run.dt or learning rate"
             )
+        if demand_change > change or demand_change != demand_change:
+            change = demand_change  # the demand's own change counts toward convergence
         self.state = new
         self._last_change = change
+        return change
+
+    def _advance_demand(self) -> float:
+        """Run the demand process and apply the arrays it returns (its own arrays are handed over as
+        copies, so the state is never changed in place); the largest change per unit time."""
+        model, state = self.model, self.state
+        dem = model.demand
+        if dem.spec.name == "static":
+            return 0.0
+        ctx = StepContext(model, state, self.rng, kind="demand")
+        ctx.arrays = {k: v.copy() for k, v in ctx.arrays.items()}
+        out = call_plugin(dem.plugin, f"demand '{dem.name}'", dem.spec.update, ctx)
+        if out is None or isinstance(out, np.ndarray):
+            _warn_old_demand_style(dem)
+            changes = {k: v for k, v in ctx.arrays.items() if not np.array_equal(v, state.extras[f"demand.{k}"])}
+            if out is not None:
+                changes["D"] = out
+        elif isinstance(out, Mapping):
+            changes = dict(out)
+        else:
+            raise PluginError(
+                f"plugin '{dem.plugin}', demand '{dem.name}': update() must return a mapping of new arrays, "
+                f"got {type(out).__name__}"
+            )
+        change = 0.0
+        for key, value in changes.items():
+            qname = "demand" if key == "D" else f"demand.{key}"
+            old = state.demand if key == "D" else state.extras.get(qname)
+            if old is None:
+                raise PluginError(
+                    f"plugin '{dem.plugin}', demand '{dem.name}': update() returned '{key}'; it may return only "
+                    f"{['D', *sorted(ctx.arrays)]}"
+                )
+            new = np.ascontiguousarray(value, dtype=old.dtype)
+            if new.shape != old.shape:
+                raise PluginError(
+                    f"plugin '{dem.plugin}', demand '{dem.name}' returned '{key}' of shape {new.shape}, "
+                    f"expected {old.shape}"
+                )
+            with np.errstate(all="ignore"):
+                d = float(np.max(np.abs(new - old))) / model.dt if new.size else 0.0
+            if change == change and not d <= change:  # the largest; NaN stays NaN
+                change = d
+            if key == "D":
+                state.demand = new
+            else:
+                state.extras[qname] = new
         return change
 
     def step(self, n: int = 1) -> Simulation:
@@ -482,6 +525,24 @@ class Simulation:
         return RunResult(
             status, self.state.step, final, None if output is None else Path(output), _time.perf_counter() - t0
         )
+
+
+_WARNED_DEMANDS: set[str] = set()
+
+
+def _warn_old_demand_style(dem) -> None:
+    """Demand processes that return a bare array (or None) and change their arrays in place still
+    work in 0.x, with one DeprecationWarning per process."""
+    if dem.name in _WARNED_DEMANDS:
+        return
+    _WARNED_DEMANDS.add(dem.name)
+    warnings.warn(
+        f"demand '{dem.name}' (plugin '{dem.plugin}'): update() returned a bare array or None and may change "
+        "its arrays in place; return a mapping of new arrays instead ({'D': new_demand, '<own array>': new_value}, "
+        "{} for no change). The old style will be removed in dps-core 0.3.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
 
 
 def _pid_alive(pid: int) -> bool:

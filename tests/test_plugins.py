@@ -12,6 +12,7 @@ from dps_core import (
     ArchiveGroupSpec,
     ArraySpec,
     ConfigError,
+    DemandSpec,
     MetricSpec,
     ModeSpec,
     PluginError,
@@ -321,3 +322,64 @@ def test_plugin_failures_chain_the_plugins_own_exception():
     with pytest.raises(PluginError, match="plugin 'late' failed in hook dps_run_start: KeyError") as info:
         sim.run()
     assert isinstance(info.value.__cause__, KeyError)
+
+
+class _Pulse:
+    """A demand process that doubles the demand every `period` steps, counting with its own array:
+    written in the current style (returns new arrays) and in the deprecated 0.1 style (mutates its
+    array in place and returns a bare demand)."""
+
+    dps_plugin_name = "pulse"
+
+    @staticmethod
+    def new_style(ctx):
+        count = ctx.arrays["count"] + 1
+        if count[0] % 3:
+            return {"count": count}
+        return {"D": ctx.D * 2.0, "count": count}
+
+    @staticmethod
+    def old_style(ctx):
+        count = ctx.arrays["count"]
+        count[0] += 1
+        return None if count[0] % 3 else ctx.D * 2.0
+
+    @hookimpl
+    def dps_register_demands(self, register):
+        arrays = (ArraySpec("count", (1,)),)
+        register(DemandSpec("new", self.new_style, arrays=arrays))
+        register(DemandSpec("old", self.old_style, arrays=arrays))
+        register(DemandSpec("bad", lambda ctx: {"prices": ctx.D}, arrays=arrays))
+
+
+def test_demand_processes_return_new_arrays_and_the_old_style_still_works_with_a_warning(recwarn):
+    base = {"run": {"steps": 7}, "scenario": {"agents": 4, "tasks": 6, "peaks": 1}}
+    runs = {}
+    for style in ("new", "old"):
+        sim = Simulation.from_config({**base, "demand": {"name": f"pulse.{style}"}}, plugins=[_Pulse()])
+        D0, before = sim.state.demand.copy(), sim.state.extras["demand.count"]
+        sim.step(7)
+        # steps 3 and 6 doubled the demand: 4 x; the count reached 7
+        np.testing.assert_array_equal(sim.state.demand, 4.0 * D0)
+        assert sim.state.extras["demand.count"][0] == 7
+        assert before[0] == 0  # the state's array was never changed in place
+        runs[style] = sim
+    warned = [w for w in recwarn.list if issubclass(w.category, DeprecationWarning)]
+    assert len(warned) == 1 and "demand 'pulse.old'" in str(warned[0].message)
+    for k, v in runs["new"].state.arrays().items():
+        np.testing.assert_array_equal(v, runs["old"].state.arrays()[k], err_msg=k)
+
+    # a change of demand counts toward convergence: the step that doubles D reports it
+    sim = Simulation.from_config({**base, "demand": {"name": "pulse.new"}, "mode": {"name": "gradient", "eta": 0.0, "eta_w": 0.0}},
+                                 plugins=[_Pulse()])  # fmt: skip
+    D0 = sim.state.demand.copy()
+    changes = [sim._advance() for _ in range(3)]
+    dt = sim.model.dt
+    assert changes[0] == changes[1] == 1.0 / dt  # only the counter moved, by one
+    assert changes[2] == pytest.approx(max(np.max(np.abs(D0)), 1.0) / dt)  # D doubled: |2 D0 - D0| = |D0|
+
+    sim = Simulation.from_config({**base, "demand": {"name": "pulse.bad"}}, plugins=[_Pulse()])
+    with pytest.raises(
+        PluginError, match="demand 'pulse.bad': update\\(\\) returned 'prices'; it may return only \\['D', 'count'\\]"
+    ):
+        sim.step()

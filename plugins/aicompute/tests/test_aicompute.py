@@ -153,3 +153,11 @@ def test_redesign_command(tmp_path, monkeypatch, capsys):
     other.write_text('[scenario]\nname = "generic"\n[run]\nsteps = 5\n')
     assert main(["aicompute", "redesign", str(other)]) == 2
     assert 'needs a config with [scenario] name = "cluster"' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    checks = check_plugin("aicompute")
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]

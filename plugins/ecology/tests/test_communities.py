@@ -126,3 +126,11 @@ def test_spatial_insurance():
 def test_meaningless_parameters(scenario, fragment):
     with pytest.raises(ConfigError, match=fragment):
         Simulation.from_config({"scenario": scenario})
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    checks = check_plugin("ecology")
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]

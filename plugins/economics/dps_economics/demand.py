@@ -68,7 +68,7 @@ def _update(ctx):
     income = float((ctx.Y @ p).sum())  # world income: homothetic demand depends on the total only
     b = shares_for(prm, ctx.n_tasks)
     world = consumer_demand(p, income, b, prm.preferences, prm.sigma)
-    return np.broadcast_to(world / ctx.n_agents, ctx.D.shape).copy()
+    return {"D": np.broadcast_to(world / ctx.n_agents, ctx.D.shape).copy()}
 
 
 CONSUMERS = DemandSpec(

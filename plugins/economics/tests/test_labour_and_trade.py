@@ -64,3 +64,12 @@ def test_trade_links_raise_specialisation_and_gains():
     assert result[0][2] < 0.4 < result[64][2]  # by comparative advantage
     topo = Simulation.from_config({"scenario": {"name": "trade_network", "links": 0}}).model.topology
     assert topo.matrix()[:40, 40:].nnz == 0  # autarky: no edge between the economies
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    # consumers buy at market prices: their demand process runs with the price signal
+    checks = check_plugin("economics", config={"demand.economics.consumers": {"signal": {"name": "price"}}})
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]

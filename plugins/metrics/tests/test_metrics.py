@@ -202,3 +202,11 @@ def test_metrics_in_a_run_and_bad_parameters():
         Simulation.from_config({**cfg, "metrics": {"names": ["robustness"], "robustness": {"fraction": 1.0}}})
     with pytest.raises(ConfigError, match="unknown metric 'hil'.*Did you mean 'hill'"):
         Simulation.from_config({**cfg, "metrics": {"names": ["hil"]}})
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    checks = check_plugin("metrics")
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]

@@ -84,11 +84,9 @@ def _draw(ctx, count: int) -> np.ndarray:
 def _stimuli_update(ctx):
     clock = ctx.arrays["clock"]
     if clock[0] < ctx.params.presentation - 1:
-        clock[0] += 1
-        return None
-    clock[0] = 0
+        return {"clock": clock + 1}
     x = _draw(ctx, 1)[0]
-    return ctx.arrays["mask"] * x[None, :]
+    return {"D": ctx.arrays["mask"] * x[None, :], "clock": np.zeros_like(clock)}
 
 
 def _check_stimuli(prm: StimuliParams, K: int):

@@ -72,3 +72,11 @@ def test_meaningless_parameters():
         Simulation.from_config(
             {"scenario": {"name": "dictionary_learning", "inputs": 30}, "demand": {"source": "pink_noise"}}
         )
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    checks = check_plugin("neuroscience")
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]

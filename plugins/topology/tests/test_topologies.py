@@ -205,3 +205,18 @@ def test_edgelist_file_from_the_cli(tmp_path, monkeypatch, capsys):
     (sub / "far.toml").write_text((sub / "run.toml").read_text().replace("edges.txt", "far.txt"))
     assert main(["run", str(sub / "far.toml"), "-o", "f.h5"]) == 2
     assert "far.txt:1: node ids must lie in [0, 4] (the scenario has 5 agents)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness(tmp_path):
+    from dps_core.testing import check_plugin
+
+    edges = tmp_path / "ring.txt"
+    edges.write_text("".join(f"{i} {(i + 1) % 9}\n" for i in range(9)))  # the harness's systems have 9 agents
+    given = {
+        "topology.erdos_renyi": {"mean_degree": 3.0},
+        "topology.edgelist": {"file": str(edges)},
+        "topology.hierarchical": {"branching": [3], "p": [0.1, 0.9]},
+    }
+    checks = check_plugin("topology", params=given)
+    assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]
