@@ -1,7 +1,7 @@
 """Law 4 measured: laws 1 and 2 again at layer 2 of a nested system, with and without coordination.
 
 `python -m dps_nesting.law4` prints the time course of one coordinated run and of its control
-(every ask split equally: the `static` demand), then the sweep over the number of demand peaks
+(every ask split equally: `demand.asks = "equal"`), then the sweep over the number of demand peaks
 that shows the heterogeneity between modules bounded by the demand. The figures in the plugin's
 README are this output.
 """
@@ -20,11 +20,11 @@ SERIES = ("system_efficacy", "layer2_within", "layer2_between", "layer2_beta", "
 
 def nested_config(peaks: int, coordinated: bool, steps: int, seed: int, **scenario: Any) -> dict[str, Any]:
     """The config of one run: scenario `nested` (default branching 2, 3, 4; peaks of width 0.3 rad
-    one radian apart), gradient agents; coordinated asks or the equal split (`static` demand)."""
+    one radian apart), gradient agents; coordinated asks or the equal split (`asks = "equal"`)."""
     return {
         "run": {"steps": steps, "seed": seed, "record_every": max(1, steps // 8)},
         "scenario": {"name": "nested", "peaks": peaks, **scenario},
-        "demand": {"name": "nesting.coordination" if coordinated else "static"},
+        "demand": {"name": "nesting.coordination", "asks": "planned" if coordinated else "equal"},
         "mode": {"name": "gradient", "eta": 0.1},
         "metrics": {"names": ["efficacy", "system_efficacy", "layer2", "layer3"]},
     }

@@ -5,6 +5,7 @@ stores the hierarchy (docs/nesting.md)."""
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import attrs
 import numpy as np
@@ -107,6 +108,10 @@ NESTED = ScenarioSpec(
 
 @attrs.frozen
 class CoordinationParams:
+    asks: Literal["planned", "equal"] = params.param(
+        "planned",
+        doc="'planned': each parent apportions its ask by its children's coordinated plans; 'equal': every ask is split equally (the control without coordination)",
+    )
     every: int = params.param(
         50, doc="agent steps per round of coordination (the slow time scale)", validator=params.positive
     )
@@ -122,7 +127,7 @@ class CoordinationParams:
 
 def _coordination(ctx):
     prm: CoordinationParams = ctx.params
-    if ctx.step == 0 or ctx.step % prm.every:
+    if prm.asks == "equal" or ctx.step == 0 or ctx.step % prm.every:
         return None  # the agents first adapt to the equal asks; the organisation re-plans every `every` steps
     cfg = ctx.model.config
     return coordinate(
