@@ -55,16 +55,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{s}: {e:.2f} / {b:.2f} / {w:.2f}"
             for s, e, b, w in zip(h["step"], h["system_efficacy"], h["layer2_between"], h["layer2_within"], strict=True)
         )
-        print(f"  {'coordinated' if coordinated else 'equal asks '}  {course}")
+        print(f"  {'planned asks' if coordinated else 'equal asks  '}  {course}")
     print()
-    head = ["peaks", "asks", "system efficacy", "within", "between", "beta", "gamma", "demand modes", "L3 between"]
+    head = ["peaks", "asks", "system efficacy", "within", "between", "beta", "gamma", "demand modes", "layer-3 between"]
     print(_row(head))
     print(_row(["---"] * len(head)))
     for peaks in args.peaks:
         for coordinated in (True, False):
             m = run(peaks, coordinated, args.steps, args.seed).history
             vals = [m[s][-1] for s in SERIES] + [m["layer3_between"][-1]]
-            print(_row([str(peaks), "coordinated" if coordinated else "equal", *(f"{v:.2f}" for v in vals)]))
+            print(_row([str(peaks), "planned" if coordinated else "equal", *(f"{v:.2f}" for v in vals)]))
 
 
 if __name__ == "__main__":
