@@ -32,6 +32,17 @@ def test_three_layers_run_on_the_installed_kernel_and_conserve_demand():
     assert np.allclose(h["layer2_gamma"], np.multiply(h["layer2_within"], h["layer2_beta"]), rtol=1e-10)
 
 
+def test_pooled_layers_agree_with_the_flat_hill_metric():
+    """Two independent paths to one number: gamma at layer 2 pools all agents, which is the
+    metrics plugin's flat hill_q1 (C = 1, alpha = 1, abundance w); gamma at layer 3 pools the
+    layer-2 modules, which is layer2_between."""
+    sim = _sim(steps=100, metrics={"names": ["hill", "layer2", "layer3"]})
+    sim.run()
+    h = sim.history
+    assert np.allclose(h["layer2_gamma"], h["hill_q1"], rtol=1e-10)
+    assert np.allclose(h["layer3_gamma"], h["layer2_between"], rtol=1e-10)
+
+
 def test_same_seed_same_arrays_bit_for_bit():
     a, b = _sim(steps=150), _sim(steps=150)
     a.run()
