@@ -123,6 +123,11 @@ class CoordinationParams:
 
     def check(self, config):
         hierarchy_of(config)
+        if "." in config.signal.name:  # plugin signals are namespaced 'plugin.name'
+            raise ValueError(
+                f"the layers coordinate with the agents' signal, which must be one of the core's built-in signals; "
+                f"'{config.signal.name}' is a plugin's"
+            )
 
 
 def _coordination(ctx):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from dps_nesting.law4 import nested_config
 
-from dps_core import ConfigError, PluginError, Simulation, backend
+from dps_core import ConfigError, PluginError, SignalSpec, Simulation, backend, hookimpl
 
 
 def _sim(peaks=5, coordinated=True, steps=600, **extra):
@@ -90,6 +90,18 @@ def test_errors_name_what_is_wrong():
         Simulation.from_config({"demand": {"name": "nesting.coordination"}})
     with pytest.raises(ConfigError, match="branching"):
         _sim(scenario={"branching": [2, 0]})
+
+    class Demo:
+        dps_plugin_name = "demo"
+
+        @hookimpl
+        def dps_register_signals(self, register):
+            register(SignalSpec("residual", lambda ctx: ctx.D - ctx.Z, lambda ctx: 0.0))
+
+    cfg = nested_config(5, True, 10, seed=1)
+    cfg["signal"] = {"name": "demo.residual"}
+    with pytest.raises(ConfigError, match="core's built-in signals; 'demo.residual' is a plugin's"):
+        Simulation.from_config(cfg, plugins=[Demo()])
     sim = _sim(steps=10, metrics={"names": ["layer4"]})
     with pytest.raises(PluginError, match="needs at least 4 layers; branching has 3"):
         sim.run()
