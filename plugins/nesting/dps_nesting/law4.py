@@ -20,13 +20,15 @@ SERIES = ("system_efficacy", "layer2_within", "layer2_between", "layer2_beta", "
 
 def nested_config(peaks: int, coordinated: bool, steps: int, seed: int, **scenario: Any) -> dict[str, Any]:
     """The config of one run: scenario `nested` (default branching 2, 3, 4; peaks of width 0.3 rad
-    one radian apart), gradient agents; coordinated asks or the equal split (`asks = "equal"`)."""
+    one radian apart), gradient agents; coordinated asks or the equal split (`asks = "equal"`);
+    the metrics of every layer."""
+    depth = len(scenario.get("branching", (2, 3, 4)))
     return {
         "run": {"steps": steps, "seed": seed, "record_every": max(1, steps // 8)},
         "scenario": {"name": "nested", "peaks": peaks, **scenario},
         "demand": {"name": "nesting.coordination", "asks": "planned" if coordinated else "equal"},
         "mode": {"name": "gradient", "eta": 0.1},
-        "metrics": {"names": ["efficacy", "system_efficacy", "layer2", "layer3"]},
+        "metrics": {"names": ["efficacy", "system_efficacy", *(f"layer{layer}" for layer in range(2, depth + 1))]},
     }
 
 
@@ -46,7 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--peaks", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    ap.add_argument(
+        "--per-layer", nargs="+", type=int, metavar="B", help="only the per-layer table, for this branching"
+    )
     args = ap.parse_args(argv)
+    if args.per_layer:
+        per_layer(args.per_layer, args.peaks, args.steps, args.seed)
+        return
     print("time course, 5 peaks (step: system efficacy / layer-2 between / layer-2 within)")
     for coordinated in (True, False):
         sim = run(5, coordinated, args.steps, args.seed)
@@ -65,6 +73,22 @@ def main(argv: list[str] | None = None) -> None:
             m = run(peaks, coordinated, args.steps, args.seed).history
             vals = [m[s][-1] for s in SERIES] + [m["layer3_between"][-1]]
             print(_row([str(peaks), "planned" if coordinated else "equal", *(f"{v:.2f}" for v in vals)]))
+
+
+def per_layer(branching: list[int], peaks: list[int], steps: int, seed: int) -> None:
+    """Between-module heterogeneity and its demand bound at every layer, planned against equal asks."""
+    layers = range(2, len(branching) + 1)
+    head = ["peaks", "asks", "system efficacy", *(f"layer {layer} between (demand modes)" for layer in layers)]
+    print(f"branching {branching}")
+    print(_row(head))
+    print(_row(["---"] * len(head)))
+    for n in peaks:
+        for coordinated in (True, False):
+            m = run(n, coordinated, steps, seed, branching=branching).history
+            cells = [
+                f"{m[f'layer{layer}_between'][-1]:.2f} ({m[f'layer{layer}_demand_modes'][-1]:.2f})" for layer in layers
+            ]
+            print(_row([str(n), "planned" if coordinated else "equal", f"{m['system_efficacy'][-1]:.2f}", *cells]))
 
 
 if __name__ == "__main__":
