@@ -127,10 +127,13 @@ def _run_checks(target: _Target, config: Mapping[str, Any], record: str, steps: 
 def _component_config(
     target: _Target, kind: str, name: str, params: Mapping[str, Any], extra: Mapping[str, Any]
 ) -> tuple[dict | None, str]:
-    """A small config running component `name` of `kind`, or None and why none could be built."""
+    """A small config running component `name` of `kind` (on the plugin's own scenarios first, then
+    on the generic one with each profile family), or None and why none could be built."""
+    bases = [({"scenario": {"name": s}}, f"scenario '{s}'") for s in target.owned("scenario")]
+    bases += [({**GENERIC, "profile": {"family": f}}, f"generic, {f} profiles") for f in FAMILIES]
     errors = []
-    for family in FAMILIES:
-        config: dict[str, Any] = {**GENERIC, "profile": {"family": family}}
+    for base, label in bases:
+        config: dict[str, Any] = dict(base)
         if kind == "topology":
             config |= {"topology": {"name": name, **params}, "mixing": {"name": "shared"}}
         elif kind == "metric":
@@ -141,9 +144,11 @@ def _component_config(
             config |= {"mode": {"name": "gradient"}}
         config |= extra
         try:
-            target.simulation(config)
+            sim = target.simulation(config)
+            if kind == "metric":
+                sim.metrics()
         except DPSError as exc:
-            errors.append(f"{family}: {exc}")
+            errors.append(f"{label}: {exc}")
             continue
         return config, ""
     return None, "; ".join(errors)
@@ -194,7 +199,7 @@ def check_plugin(
             else:
                 run, why = _component_config(target, kind, name, given, config.get(key, {}))
                 if run is None:
-                    checks.append(Check("runs on the generic scenario", record, "skip", why))
+                    checks.append(Check("runs on a small system", record, "skip", why))
                     continue
             with tempfile.TemporaryDirectory(prefix="dps-check-") as tmp:
                 checks.extend(_run_checks(target, run, record, steps, Path(tmp)))

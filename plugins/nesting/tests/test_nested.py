@@ -121,3 +121,15 @@ def test_law4_between_module_heterogeneity_rises_only_with_coordination():
     assert c["layer3_between"][-1] > 1.5  # and one layer further up
     assert e["layer2_between"][-1] < 1.05  # control: modules stay alike
     assert c["system_efficacy"][-1] > e["system_efficacy"][-1] + 0.25
+
+
+@pytest.mark.slow
+def test_the_plugin_passes_the_conformance_harness():
+    from dps_core.testing import check_plugin
+
+    checks = check_plugin("nesting")
+    # metrics of layers deeper than the default three-layer scenario are skipped, saying why
+    skipped = {c.record for c in checks if c.status == "skip"}
+    assert skipped == {f"metric 'layer{L}'" for L in range(4, 9)}, skipped
+    passed = {c.record for c in checks if c.status == "pass"}
+    assert {"scenario 'nested'", "metric 'layer2'", "metric 'layer3'", "demand 'nesting.coordination'"} <= passed
