@@ -145,11 +145,17 @@ def _component_config(
         config |= extra
         try:
             sim = target.simulation(config)
-            if kind == "metric":
-                sim.metrics()
         except DPSError as exc:
             errors.append(f"{label}: {exc}")
             continue
+        if kind == "metric":
+            try:
+                sim.metrics()
+            except DPSError as exc:
+                if exc.__cause__ is None:  # the engine caught a broken promise: check this system
+                    return config, ""
+                errors.append(f"{label}: {exc}")  # the metric itself says it cannot measure this system
+                continue
         return config, ""
     return None, "; ".join(errors)
 
