@@ -5,11 +5,11 @@ The names in `__all__` and the hooks in `dps_core.hookspecs` are the stable API;
 nothing else.
 """
 
+from typing import TYPE_CHECKING
+
 from . import params
 from ._version import __version__
-from .archive import Archive, open_archive
-from .assembly import TopologyContext
-from .backend import backend
+from .backend import backend  # eager: importing the submodule dps_core.backend would shadow a lazy name
 from .config import (
     ArchiveConfig,
     BudgetConfig,
@@ -26,13 +26,9 @@ from .config import (
     load_config,
     parse_override,
 )
-from .context import StepContext
-from .demand import rotate_rows
 from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, ResourceError
 from .generic import peak_mixture, ring_positions, wrapped_gaussian
 from .hookspecs import hookimpl
-from .logs import get_logger
-from .model import entropy_rows
 from .records import (
     ArchiveGroupSpec,
     ArraySpec,
@@ -46,8 +42,48 @@ from .records import (
     SignalSpec,
     TopologySpec,
 )
-from .simulation import RunResult, ScenarioContext, Simulation
-from .topology import Topology
+
+# Names whose modules import heavy libraries (h5py, scipy.sparse, structlog) load on first use, so
+# that `import dps_core` and `dps --help` stay fast; `from dps_core import Simulation` works as usual.
+_LAZY = {
+    "Archive": "archive",
+    "open_archive": "archive",
+    "TopologyContext": "assembly",
+    "StepContext": "context",
+    "rotate_rows": "demand",
+    "get_logger": "logs",
+    "entropy_rows": "model",
+    "RunResult": "simulation",
+    "ScenarioContext": "simulation",
+    "Simulation": "simulation",
+    "Topology": "topology",
+}
+
+if TYPE_CHECKING:
+    from .archive import Archive, open_archive
+    from .assembly import TopologyContext
+    from .context import StepContext
+    from .demand import rotate_rows
+    from .logs import get_logger
+    from .model import entropy_rows
+    from .simulation import RunResult, ScenarioContext, Simulation
+    from .topology import Topology
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dps_core' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from . import reference
-
 __all__ = ["backend", "kernel_step", "compiled_error"]
 
 
@@ -39,6 +37,8 @@ def compiled_error() -> str:
 
 def kernel_step(model):
     """The step function for a model: compiled where it supports every component, else reference."""
+    from . import reference
+
     mod = _compiled()[0]
     if mod is not None and mod.supports(model):
         return mod.step
