@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import interrupts
 from . import params as P
 from .archive import open_archive
 from .backend import backend, compiled_error
 from .config import parse_override
 from .errors import DPSError
+from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
 from .registry import Registry
 from .simulation import Simulation
@@ -130,7 +132,9 @@ def cmd_validate(args) -> int:
 
 def cmd_resume(args) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
-    result = Simulation.resume(args.archive, steps=args.steps, progress=progress)
+    result = Simulation.resume(
+        args.archive, steps=args.steps, progress=progress, allow_backend_change=args.allow_backend_change
+    )
     print(f"dps resume: {result.status} at step {result.step}; archive: {result.archive}")
     return 0
 
@@ -277,6 +281,11 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.add_argument("--steps", type=_check_nonneg, help="total steps (default: the config's run.steps)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--allow-backend-change",
+        action="store_true",
+        help="continue with another kernel backend than the one that stepped the run (recorded in the archive)",
+    )
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("plugins", help="list plugins, their versions and the kernel backend")
@@ -302,18 +311,32 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
 
 
 def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt
+    raise RunInterrupted(signum, "terminated (SIGTERM)")
+
+
+# commands that write archives: SIGINT/SIGTERM only set a flag, and the run stops at a consistent point
+_DEFERRED_SIGNALS = ("run", "resume")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        configure_cli_logging(0)  # plugin load failures are reported while the parser is built
-        registry = Registry()
-        parser = build_parser(registry)
-        args = parser.parse_args(argv)
-        configure_cli_logging(args.verbose)
+        with interrupts.deferred_signals():
+            configure_cli_logging(0)  # plugin load failures are reported while the parser is built
+            registry = Registry()
+            parser = build_parser(registry)
+            args = parser.parse_args(argv)
+            configure_cli_logging(args.verbose)
+            if args.command in _DEFERRED_SIGNALS:
+                code = args.func(args)
+                late = interrupts.pending()
+                if late is not None:  # arrived after the run ended: its archive is complete
+                    interrupts.clear()
+                    return 128 + late
+                return int(code or 0)
+            if interrupts.pending() is not None:
+                raise RunInterrupted(interrupts.pending() or signal.SIGINT, "interrupted")
         signal.signal(signal.SIGTERM, _on_sigterm)
         code = args.func(args)
         return int(code or 0)
@@ -322,12 +345,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dps: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(
-            "dps: interrupted; a run's archive keeps its last checkpoint (dps resume ARCHIVE continues it)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        interrupts.clear()
+        if isinstance(exc, RunInterrupted) and str(exc).startswith("run interrupted"):
+            print(
+                f"dps: {exc}; the archive keeps a checkpoint there (dps resume ARCHIVE continues it)", file=sys.stderr
+            )
+        else:
+            print("dps: interrupted", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
     except Exception as exc:

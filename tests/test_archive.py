@@ -16,10 +16,10 @@ from dps_core.archive import SCHEMA
 
 CONFIG = {
     "run": {"steps": 60, "record_every": 5, "checkpoint_every": 10, "snapshot_every": 20, "seed": 9},
+    "archive": {"snapshots": ["S", "w", "mu", "demand.phase"], "flush_every": 1},
     "scenario": {"agents": 9, "tasks": 12, "peaks": 2},
     "mode": {"name": "gradient", "eta": 0.3, "noise": 0.05},
     "demand": {"name": "drift", "speed": 0.02, "noise": 0.01},
-    "archive": {"snapshots": ["S", "w", "mu", "demand.phase"]},
 }
 
 
