@@ -319,10 +319,11 @@ _DEFERRED_SIGNALS = ("run", "resume")
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_process = argv is None  # the `dps` command itself: signals stay deferred until the process exits
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        with interrupts.deferred_signals():
+        with interrupts.deferred_signals(restore=not as_process):
             configure_cli_logging(0)  # plugin load failures are reported while the parser is built
             registry = Registry()
             parser = build_parser(registry)

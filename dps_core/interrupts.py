@@ -44,8 +44,9 @@ def clear() -> None:
 
 
 @contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Within the block SIGINT and SIGTERM only set a flag (see `pending`). Nested use and use
+def deferred_signals(*, restore: bool = True) -> Iterator[None]:
+    """Within the block SIGINT and SIGTERM only set a flag (see `pending`); with `restore=False`
+    they keep doing so after it (a command line process, until it exits). Nested use and use
     outside the main thread (where Python cannot set handlers) change nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -59,5 +60,5 @@ def deferred_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, h in previous.items():
+        for s, h in previous.items() if restore else ():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
