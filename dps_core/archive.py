@@ -17,6 +17,7 @@ import re
 import socket
 import sys
 import time as _time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-def rng_words(state: dict) -> np.ndarray:
+def rng_words(state: Mapping[str, Any]) -> np.ndarray:
     """PCG64 state as six uint64 words (no pickling): state hi/lo, inc hi/lo, has_uint32, uinteger."""
     if state.get("bit_generator") != "PCG64":
         raise ArchiveError(f"only PCG64 generators can be checkpointed, got {state.get('bit_generator')}")
@@ -109,7 +110,7 @@ class ArchiveWriter:
         self._offsets: dict[str, int] = {}
         self._ds: dict[str, h5py.Dataset] = {}
         self._fd = -1
-        self.f = None
+        self.f: Any = None  # the open h5py.File (None once closed)
         self.plugin_groups: list = []
         cfg = sim.config.archive
         self._policy = parse_flush_every(cfg.flush_every)
@@ -383,8 +384,9 @@ class ArchiveWriter:
         return waited >= HEARTBEAT_SECONDS or self._buffered >= _MAX_BUFFER
 
     def maybe_flush(self) -> None:
+        """Flush if the policy (or the heartbeat) asks for it; called after every step."""
         if self.due():
-            self.flush()
+            self.flush(force=True)
 
     def flush(self, *, force: bool = False) -> None:
         """Write buffered rows, make them durable, then count them (two flushes: a row is counted
@@ -426,14 +428,14 @@ class ArchiveWriter:
         self._rows, self._snaps, self._buffered = [], [], 0
         self._last_flush = _time.monotonic()
 
-    def checkpoint(self, state: State, rng: dict) -> None:
+    def checkpoint(self, state: State, rng: Mapping[str, Any]) -> None:
         """Flush buffered rows, write the full state to the free slot, flush, then mark it latest
         (a kill or error in between leaves the previous checkpoint valid)."""
         self.step = state.step
-        self.flush(force=True)
+        self.flush()
         self._guard(lambda: self._checkpoint(state, rng), "writing a checkpoint")
 
-    def _checkpoint(self, state: State, rng: dict) -> None:
+    def _checkpoint(self, state: State, rng: Mapping[str, Any]) -> None:
         slot = 0 if self._latest != 0 else 1
         s = f"checkpoint/slot{slot}"
         for name, arr in state.arrays().items():

@@ -70,7 +70,7 @@ def collect(config_dict: dict, base_dir: Path | None) -> list[InputFile]:
                     digest.update(data)
                 else:
                     with open(path, "rb") as f:
-                        for block in iter(lambda f=f: f.read(1 << 20), b""):
+                        while block := f.read(1 << 20):
                             digest.update(block)
             except OSError:
                 continue
