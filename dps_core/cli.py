@@ -17,6 +17,7 @@ from typing import Any
 from . import interrupts
 from . import params as P
 from .archive import open_archive
+from .archive_io import live_writer
 from .backend import backend, compiled_error
 from .config import parse_override
 from .errors import DPSError
@@ -222,6 +223,7 @@ def cmd_inspect(args) -> int:
             "datasets": {k: list(v) for k, v in ar.datasets().items()},
             "final_metrics": ar.final_metrics(),
         }
+    data["writer"] = live_writer(Path(args.archive))  # who still writes it (None: nobody)
     if args.json:
         print(json.dumps(data, sort_keys=True, default=str))
         return 0
@@ -232,6 +234,10 @@ def cmd_inspect(args) -> int:
     )
     if data["message"]:
         print(f"message: {data['message']}")
+    if data["status"] in ("created", "running"):
+        print(
+            f"writer: {data['writer']}" if data["writer"] else "writer: dead (killed or crashed; dps resume continues)"
+        )
     print(
         f"created {prov.get('created')} by dps {prov.get('dps_version')} ({prov.get('backend')} kernel), "
         f"run {prov.get('run_id')}, seed {prov.get('seed_entropy')}"

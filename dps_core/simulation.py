@@ -564,6 +564,9 @@ class Simulation:
         except DPSError as exc:
             status, message = "failed", str(exc)
             raise
+        except Exception as exc:
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             if writer is not None:
                 if not writer.published:

@@ -52,12 +52,18 @@ def run_child(tmp_path: Path, body: str, *args: str, config: dict | None = None)
     )
 
 
+_REFERENCES: dict[str, dict] = {}
+
+
 def reference(tmp_path: Path, config: dict | None = None) -> dict:
-    """The arrays of an uninterrupted run of `config`."""
-    path = tmp_path / "reference.h5"
-    if not path.exists():
+    """The arrays of an uninterrupted run of `config` (computed once per session)."""
+    key = repr(config or CONFIG)
+    if key not in _REFERENCES:
+        path = tmp_path / "reference.h5"
         Simulation.from_config(config or CONFIG, entry_points=False).run(path)
-    return arrays(path)
+        _REFERENCES[key] = arrays(path)
+        path.unlink()
+    return _REFERENCES[key]
 
 
 def arrays(path: Path) -> dict:

@@ -118,6 +118,9 @@ def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["opened_with_swmr"] and info["status"] == "running" and info["checkpoint_step"] == 40
     assert info["final_metrics"]["step"] == 45
+    assert info["writer"] is None  # its writer is dead
+    assert main(["inspect", str(path)]) == 0
+    assert "writer: dead" in capsys.readouterr().out
     result = Simulation.resume(path)
     assert result.status == "finished" and result.step == 60
     whole = Simulation.from_config(CONFIG)
