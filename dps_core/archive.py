@@ -609,7 +609,11 @@ class Archive:
                 self.f = h5py.File(self.path, "r", swmr=True)
                 self.swmr = True
             except OSError as exc:
-                raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
+                from .archive_io import open_unclean  # a writer killed outside SWMR mode
+
+                self.f = open_unclean(self.path)
+                if self.f is None:
+                    raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
         schema = self.f.attrs.get("dps_schema")
         if schema is None:
             self.f.close()

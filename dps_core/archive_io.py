@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import socket
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from .errors import ArchiveError
 
 __all__ = [
+    "open_unclean",
     "HEARTBEAT_SECONDS",
     "STALE_SECONDS",
     "exclusive_temp",
@@ -145,6 +147,8 @@ def live_writer(path: Path) -> str | None:
             if "unable to lock file" in str(exc):
                 return "a process holding the HDF5 lock on the file"
     if f is None:
+        f = open_unclean(path)  # a killed (or, without file locks, live) writer outside SWMR mode
+    if f is None:
         return None
     try:
         with f:
@@ -164,3 +168,86 @@ def live_writer(path: Path) -> str | None:
     if beat is not None and time.time() - beat < STALE_SECONDS:
         return f"process {pid} on host {host} (heartbeat {time.time() - beat:.0f} s ago)"
     return None
+
+
+# --- reading a file whose non-SWMR writer was killed ----------------------------------------------
+
+_M32 = 0xFFFFFFFF
+
+
+def _rot(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _M32
+
+
+def lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 `hashlittle`, the checksum of HDF5 metadata (superblock v2/v3)."""
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & _M32
+    i = 0
+    while n > 12:
+        a = (a + int.from_bytes(data[i : i + 4], "little")) & _M32
+        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M32
+        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M32
+        a = (a - c) & _M32
+        a ^= _rot(c, 4)
+        c = (c + b) & _M32
+        b = (b - a) & _M32
+        b ^= _rot(a, 6)
+        a = (a + c) & _M32
+        c = (c - b) & _M32
+        c ^= _rot(b, 8)
+        b = (b + a) & _M32
+        a = (a - c) & _M32
+        a ^= _rot(c, 16)
+        c = (c + b) & _M32
+        b = (b - a) & _M32
+        b ^= _rot(a, 19)
+        a = (a + c) & _M32
+        c = (c - b) & _M32
+        c ^= _rot(b, 4)
+        b = (b + a) & _M32
+        n -= 12
+        i += 12
+    if n == 0:
+        return c
+    tail = bytes(data[i:]) + bytes(12 - n)
+    a = (a + int.from_bytes(tail[0:4], "little")) & _M32
+    b = (b + int.from_bytes(tail[4:8], "little")) & _M32
+    c = (c + int.from_bytes(tail[8:12], "little")) & _M32
+    c ^= b
+    c = (c - _rot(b, 14)) & _M32
+    a ^= c
+    a = (a - _rot(c, 11)) & _M32
+    b ^= a
+    b = (b - _rot(a, 25)) & _M32
+    c ^= b
+    c = (c - _rot(b, 16)) & _M32
+    a ^= c
+    a = (a - _rot(c, 4)) & _M32
+    b ^= a
+    b = (b - _rot(a, 14)) & _M32
+    c ^= b
+    c = (c - _rot(b, 24)) & _M32
+    return c
+
+
+def open_unclean(path: Path):
+    """Open, read-only and in memory, an archive whose writer was killed outside SWMR mode (HDF5
+    then refuses it until its consistency flags are cleared, which `h5clear -s` does on disk).
+    The flags are cleared in a copy in memory, with the superblock checksum recomputed; the file
+    itself is not touched. Returns an h5py.File, or None if the file is not such a case."""
+    import h5py
+
+    data = bytearray(Path(path).read_bytes())
+    if data[:8] != b"\x89HDF\r\n\x1a\n" or len(data) < 16 or data[8] not in (2, 3):
+        return None
+    size = data[9]
+    end = 12 + 4 * size
+    if len(data) < end + 4 or int.from_bytes(data[end : end + 4], "little") != lookup3(bytes(data[:end])):
+        return None
+    data[11] = 0
+    data[end : end + 4] = lookup3(bytes(data[:end])).to_bytes(4, "little")
+    try:
+        return h5py.File(io.BytesIO(bytes(data)), "r")
+    except OSError:
+        return None

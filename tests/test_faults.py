@@ -177,3 +177,16 @@ def test_killed_archive_keeps_only_durable_rows(tmp_path, faults):
     Simulation.resume(path, entry_points=False)
     faults.assert_same(faults.arrays(path), faults.reference(tmp_path))
     assert faults.temporaries(tmp_path) == []
+
+
+def test_killed_writer_without_swmr_still_opens_and_resumes(tmp_path, faults):
+    """With archive.swmr = false (network file systems) HDF5 refuses a killed writer's file until
+    its consistency flags are cleared; dps clears them in a copy in memory to read it."""
+    config = {**faults.CONFIG, "archive": {**faults.CONFIG["archive"], "swmr": False}}
+    path = tmp_path / "run.h5"
+    assert faults.run_child(tmp_path, KILLED_AT_45, str(path), config=config).returncode == -9
+    with pytest.raises(OSError):
+        h5py.File(path, "r", swmr=True)
+    with open_archive(path) as ar:
+        assert ar.status == "running" and ar.checkpoint()["state"].step == 40
+    faults.assert_same(faults.recover(path, tmp_path, config), faults.reference(tmp_path, config))
