@@ -78,7 +78,7 @@ def rng_state(words: np.ndarray) -> dict:
 
 
 class ArchiveWriter:
-    """Writes one run as a sequence of transactions (see docs/archive.md, "What survives a crash").
+    """Writes one run as a sequence of transactions (see docs/archive.md, "What survives a fault").
 
     The layout is declared in an exclusive temporary file beside the target, which gets its final
     name only once it is openable (`publish`). Rows are buffered and made durable by `flush` (the
