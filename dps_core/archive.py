@@ -418,13 +418,14 @@ class ArchiveWriter:
                 ds.resize(snapshots + n, axis=0)
                 ds[snapshots:] = np.asarray(values, dtype=ds.dtype)
             snapshots += n
-        self._d("run/last_step")[()] = self.step
+        last = self._rows[-1][0] if self._rows else self._durable_step  # the last recorded step
+        self._d("run/last_step")[()] = last
         self._d("run/heartbeat")[()] = _time.time()
         f.flush()
         self._d("run/records")[()] = records
         self._d("run/snapshots")[()] = snapshots
         f.flush()
-        self.records, self.snapshots, self._durable_step = records, snapshots, self.step
+        self.records, self.snapshots, self._durable_step = records, snapshots, last
         self._rows, self._snaps, self._buffered = [], [], 0
         self._last_flush = _time.monotonic()
 

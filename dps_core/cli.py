@@ -375,6 +375,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        if as_process:
+            _ignore_signals_while_exiting()
+
+
+def _ignore_signals_while_exiting() -> None:
+    """The command is done: a late SIGINT/SIGTERM must not kill the interpreter while it shuts
+    down (Python restores the default handlers then, turning the exit code into -2 / -15)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

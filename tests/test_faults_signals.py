@@ -139,10 +139,12 @@ def _interrupted_cleanly(proc, path: Path, code: int) -> None:
     assert "Traceback" not in text and "Exception ignored" not in text, text
     assert len(text.strip().splitlines()) == 1 and "interrupted" in text, text
     assert [p for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    stopped = int(text.split(" at step ")[1].split(";")[0])
     with open_archive(path) as ar:
         assert not ar.swmr  # closed cleanly
-        assert ar.status == "interrupted"
-        assert ar.checkpoint()["state"].step == ar.last_step
+        assert ar.status == "interrupted" and f"at step {stopped}" in ar.message
+        assert ar.checkpoint()["state"].step == stopped  # nothing stepped is lost
+        assert ar.last_step == stopped - stopped % 5 == ar.timeseries()["step"][-1]  # nor any record
 
 
 @pytest.mark.slow
