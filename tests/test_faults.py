@@ -4,7 +4,10 @@ nothing was published) gives arrays bit-identical to an uninterrupted run."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -130,9 +133,19 @@ def test_kill_at_named_point_of_a_resume(tmp_path, point, faults):
     faults.assert_same(faults.recover(path, tmp_path), want)
 
 
-SLOW_RUN = """
-    print("ready", flush=True)
-    Simulation.from_config(config, entry_points=False).run(path)
+ZYGOTE = """
+    # imports once, then forks one run per path read from stdin (a kill then lands in the run,
+    # not in Python's start-up); prints the run's pid, then 'done' when it has died
+    for line in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                Simulation.from_config(config, entry_points=False).run(line.strip())
+            finally:
+                os._exit(0)
+        print(pid, flush=True)
+        os.waitpid(pid, 0)
+        print("done", flush=True)
 """
 
 
@@ -141,24 +154,31 @@ def test_random_sigkills(tmp_path, faults):
     config = {**faults.CONFIG, "run": {**faults.CONFIG["run"], "steps": 300, "checkpoint_every": 20}}
     want = faults.reference(tmp_path, config)
     rng = random.Random(20261201)
-    script = faults.PRELUDE.format(config=config) + textwrap.dedent(SLOW_RUN)
-    env = faults.child_env()
+    script = faults.PRELUDE.format(config=config) + textwrap.dedent(ZYGOTE)
+    zygote = subprocess.Popen(
+        [sys.executable, "-c", script, "unused"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=tmp_path,
+        env=faults.child_env(),
+        text=True,
+    )
     seen = {"absent": 0, "published": 0}
-    for i in range(10):
-        path = tmp_path / f"r{i}.h5"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script, str(path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tmp_path,
-            env=env,
-        )
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.0, 0.8))
-        proc.kill()
-        proc.wait(timeout=60)
-        seen["published" if path.exists() else "absent"] += 1
-        faults.assert_same(faults.recover(path, tmp_path, config), want)
+    try:
+        for i in range(10):
+            path = tmp_path / f"r{i}.h5"
+            zygote.stdin.write(f"{path}\n")
+            zygote.stdin.flush()
+            pid = int(zygote.stdout.readline())
+            time.sleep(rng.uniform(0.0, 0.6))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            assert zygote.stdout.readline().strip() == "done"
+            seen["published" if path.exists() else "absent"] += 1
+            faults.assert_same(faults.recover(path, tmp_path, config), want)
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=60)
     assert seen["published"] >= 1, seen  # the kills did land inside runs, not only before them
 
 
