@@ -1,19 +1,23 @@
 """The run archive: one self-describing HDF5 file per run (layout in docs/archive.md).
 
-Rules from DESIGN section 6: the whole layout (every group, dataset and attribute, plugins' groups
-included) is declared before SWMR starts, because objects created later are lost on a crash;
-files use libver v110; nothing is pickled (configs are JSON, the RNG state is integers). After a
-kill -9 only a `swmr=True` reader opens the file, so readers fall back to it, and resume writes a
-new file that atomically replaces the old one.
+The whole layout (every group, dataset and attribute, plugins' groups included) is declared
+before SWMR starts, because objects created later are lost on a crash; files use libver v110;
+nothing is pickled (configs are JSON, the RNG state is integers). After a kill -9 only a
+`swmr=True` reader opens the file, so readers fall back to it, and resume writes a new file that
+atomically replaces the old one. Writes are transactions: see `ArchiveWriter`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import re
 import socket
 import sys
+import time as _time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,16 +25,28 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .errors import ArchiveError
+from .archive_io import (
+    HEARTBEAT_SECONDS,
+    exclusive_temp,
+    live_writer,
+    process_start,
+    publish,
+    remove_quietly,
+    same_file,
+)
+from .errors import ArchiveError, ArchiveWriteError
 from .state import State
 
 __all__ = ["SCHEMA", "ArchiveWriter", "Archive", "open_archive"]
 
-SCHEMA = "1.0.0"
+SCHEMA = "1.1.0"
 LIBVER = ("v110", "v110")
 _STATUS_LEN = 32
 _MESSAGE_LEN = 2048
 _STR = h5py.string_dtype("utf-8")
+# fixed-size values a failed writer overwrites in place (contiguous, uncompressed)
+_PATCHABLE = ("run/status", "run/message", "run/records", "run/snapshots", "run/last_step", "checkpoint/latest")
+_MAX_BUFFER = 64 * 2**20  # buffered snapshot bytes that force a flush
 
 
 def _now() -> str:
@@ -41,7 +57,7 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-def rng_words(state: dict) -> np.ndarray:
+def rng_words(state: Mapping[str, Any]) -> np.ndarray:
     """PCG64 state as six uint64 words (no pickling): state hi/lo, inc hi/lo, has_uint32, uinteger."""
     if state.get("bit_generator") != "PCG64":
         raise ArchiveError(f"only PCG64 generators can be checkpointed, got {state.get('bit_generator')}")
@@ -62,12 +78,43 @@ def rng_state(words: np.ndarray) -> dict:
 
 
 class ArchiveWriter:
-    """Writes one run: declares the full layout, then appends records under SWMR."""
+    """Writes one run as a sequence of transactions (see docs/archive.md, "What survives a fault").
 
-    def __init__(self, path: str | Path, sim, *, overwrite: bool = False, _target: Path | None = None):
-        self.path = Path(path)
+    The layout is declared in an exclusive temporary file beside the target, which gets its final
+    name only once it is openable (`publish`). Rows are buffered and made durable by `flush` (the
+    `archive.flush_every` policy, and at every checkpoint); a row counts as written only once the
+    flush that carried it succeeded. Any write error stops the run with `ArchiveWriteError`, after
+    marking the archive `failed` in place where the file system still allows it."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        sim,
+        *,
+        overwrite: bool = False,
+        replace: bool = False,
+        source: Archive | None = None,
+        inputs: list | None = None,
+    ):
+        self.target = Path(path)
         self.sim = sim
+        self.replace = replace or overwrite
+        self.published = False
+        self.failed = False
+        self.records = self.snapshots = 0  # durable rows (on disk, counted in run/records)
+        self.step = self._durable_step = int(sim.state.step)
+        self._latest = -1  # durable checkpoint slot
+        self._rows: list[tuple[int, float, dict]] = []
+        self._snaps: list[tuple[int, float, dict]] = []
+        self._buffered = 0
+        self._offsets: dict[str, int] = {}
+        self._ds: dict[str, h5py.Dataset] = {}
+        self._fd = -1
+        self.f: Any = None  # the open h5py.File (None once closed)
+        self.plugin_groups: list = []
         cfg = sim.config.archive
+        self._policy = parse_flush_every(cfg.flush_every)
+        self._last_flush = _time.monotonic()
         self._compress = (
             {}
             if cfg.compression == "none"
@@ -77,24 +124,40 @@ class ArchiveWriter:
                 else {"compression": "lzf", "shuffle": True}
             )
         )
-        if self.path.exists() and not overwrite:
+        target = self.target
+        if os.path.lexists(target) and not self.replace:
             raise ArchiveError(
-                f"archive {self.path} already exists; choose another path or allow overwriting "
+                f"archive {target} already exists; choose another path or allow overwriting "
                 "(dps run --overwrite); an existing run is never replaced silently"
             )
-        parent = self.path.parent if str(self.path.parent) else Path(".")
+        parent = target.parent if str(target.parent) else Path(".")
         if not parent.is_dir():
-            raise ArchiveError(f"cannot write archive {self.path}: directory {parent} does not exist")
+            raise ArchiveError(f"cannot write archive {target}: directory {parent} does not exist")
+        if target.is_dir():
+            raise ArchiveError(f"cannot write archive {target}: it is a directory")
+        self._refuse_live()
+        self.tmp, self._fd = exclusive_temp(target)
         try:
-            self.f = h5py.File(self.path, "w", libver=LIBVER)
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"cannot write archive {self.path}: {exc}") from None
-        self.records = 0
-        self.snapshots = 0
-        try:
-            self._declare()
-        except Exception:
-            self.f.close()
+            image = self._layout_image(source, inputs or [])
+            view = memoryview(image)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+            self.f = h5py.File(self.tmp, "r+", libver=LIBVER)
+            if not same_file(self._fd, self.f.id.get_vfd_handle()):
+                raise ArchiveError(f"cannot write archive {target}: its temporary file {self.tmp} was replaced")
+            self.plugin_groups = [(self.f[path], spec, owner) for path, spec, owner in self._plugin_paths]
+            for name in _PATCHABLE:
+                ds = self._d(name)
+                offset = ds.id.get_offset()
+                if offset is not None and ds.chunks is None and ds.compression is None:
+                    self._offsets[name] = int(offset)
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, (OSError, RuntimeError)):
+                raise ArchiveWriteError(
+                    f"cannot write archive {target} (declaring its layout): {_os_error(exc)}; no file was created"
+                ) from None
             raise
 
     # --- layout --------------------------------------------------------------------------------------
@@ -105,8 +168,19 @@ class ArchiveWriter:
             name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(rows, *shape), **self._compress
         )
 
-    def _declare(self) -> None:
-        sim, f = self.sim, self.f
+    def _layout_image(self, source: Archive | None, inputs: list) -> bytes:
+        """The complete layout, built in memory (HDF5 'core' driver) and returned as the bytes of
+        the file: writing it is then one plain write, whose failure is an ordinary OSError."""
+        f = h5py.File(f"dps-layout-{id(self)}", "w", driver="core", backing_store=False, libver=LIBVER)
+        try:
+            self._declare(f, source, inputs)
+            f.flush()
+            return f.id.get_file_image()
+        finally:
+            f.close()
+
+    def _declare(self, f, source: Archive | None, inputs: list) -> None:
+        sim = self.sim
         model, state = sim.model, sim.state
         a = f.attrs
         a["dps_schema"] = SCHEMA
@@ -122,7 +196,7 @@ class ArchiveWriter:
         a["config"] = sim.config.to_json()
         a["seed_entropy"] = str(sim.seed_sequence.entropy)
         a["seed_spawn_key"] = np.asarray(sim.seed_sequence.spawn_key, dtype=np.int64)
-        a["created"] = _now()
+        a["created"] = _now() if source is None else source.f.attrs["created"]
         a["run_id"] = sim.run_id
         a["backend"] = sim.backend
         a["n_agents"] = model.n_agents
@@ -133,7 +207,7 @@ class ArchiveWriter:
         g = f.create_group("scenario")
         g.attrs["name"] = sim.config.scenario.name
         g.attrs["plugin"] = sim.scenario_plugin
-        g.attrs["info"] = _json(sim.setup_info)
+        g.attrs["info"] = _json(sim.setup_info) if source is None else source.f["scenario"].attrs["info"]
         for kind in ("signal", "mode", "demand"):
             b = getattr(model, kind)
             g.attrs[kind] = b.name
@@ -152,7 +226,7 @@ class ArchiveWriter:
         g = f.create_group("topology")
         g.attrs["kind"] = t.kind
         g.attrs["name"] = t.name
-        g.attrs["params"] = _json(t.params)
+        g.attrs["params"] = _json(t.params) if source is None else source.f["topology"].attrs["params"]
         g.attrs["n_nodes"] = t.n
         g.attrs["n_edges"] = t.n_edges
         g.attrs["mixing"] = sim.config.mixing.name
@@ -160,8 +234,20 @@ class ArchiveWriter:
             for name in ("indptr", "indices", "data"):
                 g.create_dataset(name, data=getattr(t, name), **self._compress)
 
+        g = f.create_group("inputs")
+        g.attrs["doc"] = (
+            "file inputs named in the config (bytes, or only the SHA-256 when over 256 MiB); resume reads them here"
+        )
+        for inp in inputs:
+            data = np.frombuffer(inp.data, dtype=np.uint8) if inp.data is not None else np.zeros(0, np.uint8)
+            ds = g.create_dataset(inp.key, data=data, **(self._compress if len(data) else {}))
+            ds.attrs["key"], ds.attrs["value"], ds.attrs["sha256"] = inp.key, inp.value, inp.sha256
+            ds.attrs["size"], ds.attrs["stored"] = inp.size, inp.data is not None
+
         g = f.create_group("timeseries")
-        g.attrs["doc"] = "metrics recorded every run.record_every steps; row r is at step[r]"
+        g.attrs["doc"] = (
+            "metrics recorded every run.record_every steps; row r is at step[r]; rows beyond run/records are not durable"
+        )
         self._series(g, "step", np.int64)
         self._series(g, "time", np.float64)
         for name in sim.series_names:
@@ -191,8 +277,18 @@ class ArchiveWriter:
         g.create_dataset("status", data=np.bytes_(b"created".ljust(_STATUS_LEN)), dtype=f"S{_STATUS_LEN}")
         g.create_dataset("message", data=np.bytes_(b"".ljust(_MESSAGE_LEN)), dtype=f"S{_MESSAGE_LEN}")
         g.create_dataset("last_step", data=np.int64(state.step))
+        g.create_dataset("records", data=np.int64(0))
+        g.create_dataset("snapshots", data=np.int64(0))
         g.create_dataset("pid", data=np.int64(os.getpid()))
+        g.create_dataset("pid_start", data=np.int64(process_start(os.getpid())))
+        g.create_dataset("heartbeat", data=np.float64(_time.time()))
         g.attrs["host"] = socket.gethostname()
+        changes = [] if source is None else json.loads(source.f["run"].attrs.get("backend_changes", "[]"))
+        if source is not None and str(source.f.attrs.get("backend")) != sim.backend:
+            changes.append(
+                {"step": int(state.step), "from": str(source.f.attrs.get("backend")), "to": sim.backend, "time": _now()}
+            )
+        g.attrs["backend_changes"] = _json(changes)
 
         g = f.create_group("plugins")
         groups = sim.registry.records("archive_group")
@@ -200,100 +296,297 @@ class ArchiveWriter:
             p = g.create_group(info.name)
             p.attrs["version"] = info.version
             p.attrs["distribution"] = info.distribution
-        self.plugin_groups = []
+        self._plugin_paths = []
         for name, spec in groups.items():
             owner = sim.registry.owner("archive_group", name)
             sub = g[owner].create_group(spec.name.removeprefix(owner + "."))
             sub.attrs["version"] = spec.version
             sub.attrs["doc"] = spec.doc
             sim.call_plugin(owner, "dps_register_archive_groups (declare)", spec.declare, sub, sim)
-            self.plugin_groups.append((sub, spec, owner))
+            self._plugin_paths.append((sub.name, spec, owner))
 
-    @classmethod
-    def reopen(cls, path: str | Path, sim) -> ArchiveWriter:
-        """Append to an archive this process rewrote (resume): counts come from its datasets."""
-        self = object.__new__(cls)
-        self.path, self.sim = Path(path), sim
+    # --- publishing ---------------------------------------------------------------------------------
+
+    def _d(self, name: str) -> h5py.Dataset:
+        """A dataset handle kept open for the writer's life: HDF5 writes cached chunks when a
+        handle closes, and an error there is only printed, never raised; with handles kept open
+        every write reaches the disk in `flush`, which raises."""
+        ds = self._ds.get(name)
+        if ds is None:
+            ds = self._ds[name] = self.f[name]
+        return ds
+
+    def _refuse_live(self) -> None:
+        if self.replace and os.path.lexists(self.target):
+            who = live_writer(self.target)
+            if who is not None:
+                raise ArchiveError(
+                    f"archive {self.target} is being written by {who}; it is not replaced while its writer "
+                    "runs (stop that run first, or write elsewhere)"
+                )
+
+    def publish(self) -> None:
+        """Flush, switch to SWMR appends (nothing may be created after this), then give the file
+        its final name: from here on the target always holds an openable archive."""
+        self.flush(force=True)
+        self._guard(self._start_swmr, "starting SWMR")
+        self._refuse_live()
         try:
-            self.f = h5py.File(self.path, "r+", libver=LIBVER)
+            publish(self.tmp, self.target, replace=self.replace)
+        except ArchiveError:
+            self._discard()
+            raise
         except OSError as exc:
-            raise ArchiveError(f"cannot reopen archive {self.path} for appending: {exc}") from None
-        self.records = int(self.f["timeseries/step"].shape[0])
-        self.snapshots = int(self.f["snapshots/step"].shape[0])
-        self.f["run/pid"][()] = os.getpid()
-        self.plugin_groups = []
-        for name, spec in sim.registry.records("archive_group").items():
-            owner = sim.registry.owner("archive_group", name)
-            self.plugin_groups.append((self.f["plugins"][owner][spec.name.removeprefix(owner + ".")], spec, owner))
-        return self
+            self._discard()
+            raise ArchiveWriteError(f"cannot write archive {self.target}: {_os_error(exc)}") from None
+        self.published = True
 
-    def start(self) -> None:
-        """Switch to SWMR appends (nothing may be created after this)."""
-        self.f.flush()
+    def _start_swmr(self) -> None:
         if self.sim.config.archive.swmr:
             self.f.swmr_mode = True
 
+    def discard(self) -> None:
+        """Give up an archive that was never published: close it and remove its temporary file."""
+        if not self.published:
+            self._discard()
+
+    def _discard(self) -> None:
+        self._close_quietly()
+        remove_quietly(getattr(self, "tmp", None))
+
     # --- appends -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _append(ds, index, value) -> None:
-        if ds.shape[0] <= index:
-            ds.resize(index + 1, axis=0)
-        ds[index] = value
-
     def record(self, step: int, time: float, metrics: dict[str, float]) -> None:
-        """Append one row of metrics."""
-        g = self.f["timeseries"]
-        i = self.records
-        self._append(g["step"], i, step)
-        self._append(g["time"], i, time)
-        for name, value in metrics.items():
-            self._append(g[name], i, value)
-        self.records += 1
+        """Buffer one row of metrics (durable at the next flush)."""
+        self.step = step
+        self._rows.append((step, time, dict(metrics)))
         for group, spec, owner in self.plugin_groups:
             if spec.write is not None:
                 self.sim.call_plugin(owner, "dps_register_archive_groups (write)", spec.write, group, self.sim)
-        self.f["run/last_step"][()] = step
-        self.f.flush()
+        if self._policy[0] == "records" and len(self._rows) >= self._policy[1] and self.published:
+            self.flush()
 
     def snapshot(self, step: int, time: float) -> None:
-        """Append one snapshot of the configured state arrays."""
-        g = self.f["snapshots"]
-        i = self.snapshots
-        self._append(g["step"], i, step)
-        self._append(g["time"], i, time)
-        for name in self.sim.config.archive.snapshots:
-            self._append(g[name], i, self.sim.snapshot_array(name))
-        self.snapshots += 1
-        self.f.flush()
+        """Buffer one snapshot of the configured state arrays (durable at the next flush)."""
+        self.step = step
+        arrays = {name: np.array(self.sim.snapshot_array(name)) for name in self.sim.config.archive.snapshots}
+        self._snaps.append((step, time, arrays))
+        self._buffered += sum(a.nbytes for a in arrays.values())
 
-    def checkpoint(self, state: State, rng: dict) -> None:
-        """Write the full state to the free slot, flush, then mark it latest (a kill in between
-        leaves the previous checkpoint valid)."""
-        c = self.f["checkpoint"]
-        latest = int(c["latest"][()])
-        slot = 0 if latest != 0 else 1
-        s = c[f"slot{slot}"]
+    def due(self) -> bool:
+        """Whether the flush policy asks for a flush now (also: heartbeat due, buffer large)."""
+        waited = _time.monotonic() - self._last_flush
+        kind, value = self._policy
+        if kind == "records" and len(self._rows) >= value:
+            return True
+        if kind == "seconds" and waited >= value and (self._rows or self._snaps):
+            return True
+        return waited >= HEARTBEAT_SECONDS or self._buffered >= _MAX_BUFFER
+
+    def maybe_flush(self) -> None:
+        """Flush if the policy (or the heartbeat) asks for it; called after every step."""
+        if self.due():
+            self.flush(force=True)
+
+    def flush(self, *, force: bool = False) -> None:
+        """Write buffered rows, make them durable, then count them (two flushes: a row is counted
+        only after the flush that carried it succeeded)."""
+        if not (force or self._rows or self._snaps):
+            return
+        self._guard(self._flush, "flushing records")
+
+    def _flush(self) -> None:
+        f = self.f
+        records, snapshots = self.records, self.snapshots
+        if self._rows:
+            n = len(self._rows)
+            columns = {"step": [r[0] for r in self._rows], "time": [r[1] for r in self._rows]}
+            for name in self._rows[0][2]:
+                columns[name] = [r[2][name] for r in self._rows]
+            for name, values in columns.items():
+                ds = self._d(f"timeseries/{name}")
+                ds.resize(records + n, axis=0)
+                ds[records:] = np.asarray(values, dtype=ds.dtype)
+            records += n
+        if self._snaps:
+            n = len(self._snaps)
+            columns = {"step": [s[0] for s in self._snaps], "time": [s[1] for s in self._snaps]}
+            for name in self._snaps[0][2]:
+                columns[name] = [s[2][name] for s in self._snaps]
+            for name, values in columns.items():
+                ds = self._d(f"snapshots/{name}")
+                ds.resize(snapshots + n, axis=0)
+                ds[snapshots:] = np.asarray(values, dtype=ds.dtype)
+            snapshots += n
+        last = self._rows[-1][0] if self._rows else self._durable_step  # the last recorded step
+        self._d("run/last_step")[()] = last
+        self._d("run/heartbeat")[()] = _time.time()
+        f.flush()
+        self._d("run/records")[()] = records
+        self._d("run/snapshots")[()] = snapshots
+        f.flush()
+        self.records, self.snapshots, self._durable_step = records, snapshots, last
+        self._rows, self._snaps, self._buffered = [], [], 0
+        self._last_flush = _time.monotonic()
+
+    def checkpoint(self, state: State, rng: Mapping[str, Any]) -> None:
+        """Flush buffered rows, write the full state to the free slot, flush, then mark it latest
+        (a kill or error in between leaves the previous checkpoint valid)."""
+        self.step = state.step
+        self.flush()
+        self._guard(lambda: self._checkpoint(state, rng), "writing a checkpoint")
+
+    def _checkpoint(self, state: State, rng: Mapping[str, Any]) -> None:
+        slot = 0 if self._latest != 0 else 1
+        s = f"checkpoint/slot{slot}"
         for name, arr in state.arrays().items():
-            s[f"arrays/{name}"][...] = arr
-        s["rng"][...] = rng_words(rng)
-        s["step"][()] = state.step
-        s["time"][()] = state.time
-        s["records"][()] = self.records
-        s["snapshots"][()] = self.snapshots
+            self._d(f"{s}/arrays/{name}")[...] = arr
+        self._d(f"{s}/rng")[...] = rng_words(rng)
+        self._d(f"{s}/step")[()] = state.step
+        self._d(f"{s}/time")[()] = state.time
+        self._d(f"{s}/records")[()] = self.records
+        self._d(f"{s}/snapshots")[()] = self.snapshots
         self.f.flush()
-        c["latest"][()] = slot
+        self._d("checkpoint/latest")[()] = slot
         self.f.flush()
+        self._latest = slot
+
+    def copy_rows(self, src: Archive, records: int, snapshots: int) -> None:
+        """Copy the first rows of every time series and snapshot of `src` (resume), durably."""
+
+        def copy() -> None:
+            for group, n in (("timeseries", records), ("snapshots", snapshots)):
+                for name, ds in src.f[group].items():
+                    if name in self.f[group] and n > 0:
+                        out = self._d(f"{group}/{name}")
+                        out.resize(n, axis=0)
+                        out[:n] = ds[:n]
+            self.f.flush()
+            self._d("run/records")[()] = records
+            self._d("run/snapshots")[()] = snapshots
+            self.f.flush()
+            self.records, self.snapshots = records, snapshots
+
+        self._guard(copy, "copying the records to keep")
 
     def status(self, status: str, message: str = "") -> None:
         """Set the run status ('running', 'finished', 'converged', 'failed', 'interrupted')."""
-        self.f["run/status"][()] = np.bytes_(status.encode()[:_STATUS_LEN].ljust(_STATUS_LEN))
-        self.f["run/message"][()] = np.bytes_(message.encode()[:_MESSAGE_LEN].ljust(_MESSAGE_LEN))
-        self.f.flush()
+
+        def write() -> None:
+            self._d("run/status")[()] = np.bytes_(status.encode()[:_STATUS_LEN].ljust(_STATUS_LEN))
+            self._d("run/message")[()] = np.bytes_(message.encode()[:_MESSAGE_LEN].ljust(_MESSAGE_LEN))
+            self.f.flush()
+
+        self._guard(write, "setting the status")
 
     def close(self) -> None:
-        if self.f.id.valid:
-            self.f.close()
+        """Close the file (buffered rows must have been flushed; `finish` does both)."""
+        if self.f is None or not self.f.id.valid:
+            return
+        self._guard(self.f.flush, "closing")
+        f, self.f, self._ds = self.f, None, {}
+        try:
+            f.close()
+        except (OSError, RuntimeError) as exc:
+            err = ArchiveWriteError(
+                f"cannot write archive {self.target} at step {self.step} (closing): {_os_error(exc)}"
+            )
+            self._abandon(str(err))  # the HDF5 file cannot be retried safely; mark it failed in place
+            raise err from None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def finish(self, status: str, message: str = "") -> None:
+        """Flush what is buffered, set the final status and close."""
+        self.flush()
+        self.status(status, message)
+        self.close()
+
+    # --- failures ----------------------------------------------------------------------------------
+
+    def _guard(self, fn, what: str) -> None:
+        if self.failed:
+            raise ArchiveWriteError(f"archive {self.target} already failed; nothing more is written")
+        try:
+            fn()
+        except (OSError, RuntimeError) as exc:
+            reason = _os_error(exc)
+            err = ArchiveWriteError(
+                f"cannot write archive {self.target} at step {self.step} ({what}): {reason}; "
+                f"{self.records} records and the checkpoint before are kept"
+                + ("" if self.published else "; nothing was published")
+            )
+            self._abandon(str(err))
+            raise err from None
+
+    def _abandon(self, message: str) -> None:
+        """After a write error: stop HDF5 from writing more, then mark the run failed in place by
+        overwriting fixed-size values at their file offsets (never grows the file)."""
+        self.failed = True
+        if not self.published:
+            self._discard()
+            return
+        self._close_quietly()
+        if self._fd < 0:
+            return
+        values = {
+            "run/status": b"failed".ljust(_STATUS_LEN),
+            "run/message": message.encode()[:_MESSAGE_LEN].ljust(_MESSAGE_LEN),
+            "run/records": np.int64(self.records).tobytes(),
+            "run/snapshots": np.int64(self.snapshots).tobytes(),
+            "run/last_step": np.int64(self._durable_step).tobytes(),
+            "checkpoint/latest": np.int64(self._latest).tobytes(),
+        }
+        try:
+            for name, data in values.items():
+                if name in self._offsets:
+                    os.pwrite(self._fd, data, self._offsets[name])
+            os.fsync(self._fd)
+        except OSError:
+            pass  # the status cannot be written; readers see a dead writer
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+    def _close_quietly(self) -> None:
+        """Close the HDF5 file without letting it write more: its descriptor is pointed at
+        /dev/null first (a close that fails would otherwise crash the interpreter at exit)."""
+        f, self.f = self.f, None
+        if f is None or not f.id.valid:
+            return
+        with contextlib.suppress(Exception):
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, f.id.get_vfd_handle())
+            finally:
+                os.close(null)
+        with contextlib.suppress(Exception):
+            f.close()
+        self._ds = {}
+
+
+def parse_flush_every(value) -> tuple[str, float]:
+    """`archive.flush_every` as ('records', n) or ('seconds', s)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "records", value
+    text = str(value).strip()
+    if text.endswith("s"):
+        return "seconds", float(text[:-1])
+    return "records", int(text)
+
+
+def _os_error(exc: BaseException) -> str:
+    """The OS error inside an h5py exception ('[Errno 28] No space left on device'), or its text."""
+    if isinstance(exc, OSError) and exc.errno and exc.strerror and "Unable to" not in str(exc.strerror):
+        return f"[Errno {exc.errno}] {exc.strerror}"
+    text = str(exc)
+    m = re.search(r"errno = (\d+)", text)
+    if m:
+        code = int(m.group(1))
+        return f"[Errno {code}] {os.strerror(code)}"
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -317,7 +610,11 @@ class Archive:
                 self.f = h5py.File(self.path, "r", swmr=True)
                 self.swmr = True
             except OSError as exc:
-                raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
+                from .archive_io import open_unclean  # a writer killed outside SWMR mode
+
+                self.f = open_unclean(self.path)
+                if self.f is None:
+                    raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
         schema = self.f.attrs.get("dps_schema")
         if schema is None:
             self.f.close()
@@ -375,13 +672,18 @@ class Archive:
     def last_step(self) -> int:
         return int(self.f["run/last_step"][()])
 
+    def _durable(self, group: str) -> int | None:
+        """Rows of `group` known durable (schema 1.1: run/records, run/snapshots), else None."""
+        name = {"timeseries": "run/records", "snapshots": "run/snapshots"}[group]
+        return int(self.f[name][()]) if name in self.f else None
+
     def timeseries(self) -> dict[str, np.ndarray]:
-        """Every recorded series (with 'step' and 'time')."""
-        g = self.f["timeseries"]
-        return {name: g[name][()] for name in g}
+        """Every recorded series (with 'step' and 'time'), durable rows only."""
+        g, n = self.f["timeseries"], self._durable("timeseries")
+        return {name: g[name][:n] for name in g}
 
     def snapshot_steps(self) -> np.ndarray:
-        return self.f["snapshots/step"][()]
+        return self.f["snapshots/step"][: self._durable("snapshots")]
 
     def snapshots(self, name: str) -> np.ndarray:
         """All snapshots of one array, first axis the snapshot index."""
@@ -390,7 +692,7 @@ class Archive:
             raise ArchiveError(
                 f"archive {self.path} has no snapshots of '{name}'; it has {sorted(k for k in g if k not in ('step', 'time'))}"
             )
-        return g[name][()]
+        return g[name][: self._durable("snapshots")]
 
     def final_metrics(self) -> dict[str, float]:
         """The last recorded value of every series."""
@@ -430,19 +732,3 @@ class Archive:
 def open_archive(path: str | Path) -> Archive:
     """Open a dps archive for reading (falls back to a SWMR reader for a running or killed writer)."""
     return Archive(path)
-
-
-def copy_prefix(src: Archive, dst: ArchiveWriter, records: int, snapshots: int) -> None:
-    """Copy the first rows of every time series and snapshot (used by resume)."""
-    for group, n in (("timeseries", records), ("snapshots", snapshots)):
-        for name, ds in src.f[group].items():
-            if name in dst.f[group] and n > 0:
-                out = dst.f[group][name]
-                out.resize(n, axis=0)
-                out[:n] = ds[:n]
-    dst.records, dst.snapshots = records, snapshots
-
-
-def replace_atomically(tmp: Path, path: Path) -> None:
-    """Move a finished rewrite over the original (same directory, so rename is atomic)."""
-    os.replace(tmp, path)

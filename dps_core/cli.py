@@ -15,11 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import interrupts
 from . import params as P
 from .archive import open_archive
+from .archive_io import live_writer
 from .backend import backend, compiled_error
 from .config import parse_override
 from .errors import DPSError, call_plugin
+from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
 from .registry import Registry
 from .simulation import Simulation
@@ -131,7 +134,9 @@ def cmd_validate(args) -> int:
 
 def cmd_resume(args) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
-    result = Simulation.resume(args.archive, steps=args.steps, progress=progress)
+    result = Simulation.resume(
+        args.archive, steps=args.steps, progress=progress, allow_backend_change=args.allow_backend_change
+    )
     print(f"dps resume: {result.status} at step {result.step}; archive: {result.archive}")
     return 0
 
@@ -219,6 +224,7 @@ def cmd_inspect(args) -> int:
             "datasets": {k: list(v) for k, v in ar.datasets().items()},
             "final_metrics": ar.final_metrics(),
         }
+    data["writer"] = live_writer(Path(args.archive))  # who still writes it (None: nobody)
     if args.json:
         print(json.dumps(data, sort_keys=True, default=str))
         return 0
@@ -229,6 +235,10 @@ def cmd_inspect(args) -> int:
     )
     if data["message"]:
         print(f"message: {data['message']}")
+    if data["status"] in ("created", "running"):
+        print(
+            f"writer: {data['writer']}" if data["writer"] else "writer: dead (killed or crashed; dps resume continues)"
+        )
     print(
         f"created {prov.get('created')} by dps {prov.get('dps_version')} ({prov.get('backend')} kernel), "
         f"run {prov.get('run_id')}, seed {prov.get('seed_entropy')}"
@@ -278,6 +288,11 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.add_argument("--steps", type=_check_nonneg, help="total steps (default: the config's run.steps)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--allow-backend-change",
+        action="store_true",
+        help="continue with another kernel backend than the one that stepped the run (recorded in the archive)",
+    )
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("plugins", help="list plugins, their versions and the kernel backend")
@@ -303,18 +318,33 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
 
 
 def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt
+    raise RunInterrupted(signum, "terminated (SIGTERM)")
+
+
+# commands that write archives: SIGINT/SIGTERM only set a flag, and the run stops at a consistent point
+_DEFERRED_SIGNALS = ("run", "resume")
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_process = argv is None  # the `dps` command itself: signals stay deferred until the process exits
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        configure_cli_logging(0)  # plugin load failures are reported while the parser is built
-        registry = Registry()
-        parser = build_parser(registry)
-        args = parser.parse_args(argv)
-        configure_cli_logging(args.verbose)
+        with interrupts.deferred_signals(restore=not as_process):
+            configure_cli_logging(0)  # plugin load failures are reported while the parser is built
+            registry = Registry()
+            parser = build_parser(registry)
+            args = parser.parse_args(argv)
+            configure_cli_logging(args.verbose)
+            if args.command in _DEFERRED_SIGNALS:
+                code = args.func(args)
+                late = interrupts.pending()
+                if late is not None:  # arrived after the run ended: its archive is complete
+                    interrupts.clear()
+                    return 128 + late
+                return int(code or 0)
+            if interrupts.pending() is not None:
+                raise RunInterrupted(interrupts.pending() or signal.SIGINT, "interrupted")
         signal.signal(signal.SIGTERM, _on_sigterm)
         code = args.func(args)
         return int(code or 0)
@@ -323,12 +353,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dps: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(
-            "dps: interrupted; a run's archive keeps its last checkpoint (dps resume ARCHIVE continues it)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        interrupts.clear()
+        if isinstance(exc, RunInterrupted) and str(exc).startswith("run interrupted"):
+            print(
+                f"dps: {exc}; the archive keeps a checkpoint there (dps resume ARCHIVE continues it)", file=sys.stderr
+            )
+        else:
+            print("dps: interrupted", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return 0
     except Exception as exc:
@@ -343,6 +376,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        if as_process:
+            _ignore_signals_while_exiting()
+
+
+def _ignore_signals_while_exiting() -> None:
+    """The command is done: a late SIGINT/SIGTERM must not kill the interpreter while it shuts
+    down (Python restores the default handlers then, turning the exit code into -2 / -15)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -174,6 +174,29 @@ class ArchiveConfig:
         ("S", "w"), doc="arrays stored at each snapshot ('S', 'w', 'C', 'demand', profile parameters, extras)"
     )
     swmr: bool = P.param(True, doc="single-writer/multiple-reader mode (turn off on NFS/Lustre)")
+    flush_every: int | str = P.param(
+        "1s",
+        doc="durability: flush buffered records every N records (an integer) or every T seconds ('1s'), "
+        "and at every checkpoint; a kill loses at most the records since the last flush",
+        validator=lambda _i, _a, v: _check_flush_every(v),
+    )
+
+
+def _check_flush_every(value) -> None:
+    """`archive.flush_every`: a positive integer (records) or a positive number of seconds ('2.5s')."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a positive integer (records) or seconds such as '1s', got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"must be a positive integer (records) or seconds such as '1s', got {value!r}")
+        return
+    text = str(value).strip()
+    try:
+        ok = text.endswith("s") and float(text[:-1]) > 0 and math.isfinite(float(text[:-1]))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"must be a positive integer (records) or seconds such as '1s', got {value!r}")
 
 
 @attrs.frozen

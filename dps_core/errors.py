@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "PluginError",
     "ArchiveError",
+    "ArchiveWriteError",
     "NumericalError",
     "ResourceError",
     "call_plugin",
@@ -44,6 +45,13 @@ class ArchiveError(DPSError):
     """An archive cannot be written, read or resumed."""
 
     exit_code = 4
+
+
+class ArchiveWriteError(ArchiveError):
+    """Writing an archive failed (disk full, file too large, I/O error); the run stopped and the
+    archive keeps what was durably written before (status `failed`)."""
+
+    exit_code = 7
 
 
 class NumericalError(DPSError):

@@ -9,9 +9,10 @@ kernel, and passed in.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
-import socket
+import signal
+import tempfile
 import time as _time
 import uuid
 import warnings
@@ -22,14 +23,16 @@ from typing import Any
 import attrs
 import numpy as np
 
+from . import interrupts
 from . import params as P
-from .archive import Archive, ArchiveWriter, copy_prefix, open_archive, replace_atomically
+from .archive import ArchiveWriter, open_archive
 from .assembly import TopologyContext, assemble, check_memory
 from .backend import backend as _backend
 from .backend import kernel_step
 from .config import Component, Config, load_config
 from .context import StepContext
-from .errors import ArchiveError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
+from .errors import ArchiveError, ArchiveWriteError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
+from .inputs import InputFile, collect, materialize
 from .logs import get_logger
 from .model import Bound
 from .records import Setup
@@ -138,34 +141,73 @@ class Simulation:
         return cls(cfg, registry=registry, setup=setup)
 
     @classmethod
-    def from_archive(cls, path: str | Path, *, plugins=(), entry_points: bool = True) -> Simulation:
-        """The simulation an archive describes, at its latest checkpoint (see `resume`)."""
+    def from_archive(
+        cls, path: str | Path, *, plugins=(), entry_points: bool = True, allow_backend_change: bool = False
+    ) -> Simulation:
+        """The simulation an archive describes, at its latest checkpoint (see `resume`). It is
+        rebuilt from the archive alone: file inputs come from the archive (or must match its
+        SHA-256), the rebuilt graph must equal the stored one, and the kernel backend must be the
+        one that stepped the run unless `allow_backend_change` (the change is then recorded)."""
+        path = Path(path)
         with open_archive(path) as ar:
             ck = ar.checkpoint()
             if ck is None:
                 raise ArchiveError(f"archive {path} has no checkpoint to resume from")
             config = ar.config()
             prov = ar.provenance
-            writer_pid, writer_host = int(ar.f["run/pid"][()]), ar.f["run"].attrs.get("host", "")
-            status = ar.status
-        if status == "running" and writer_host == socket.gethostname() and _pid_alive(writer_pid):
-            raise ArchiveError(f"archive {path} is being written by process {writer_pid}; wait for it or stop it first")
+            inputs = _stored_inputs(ar)
+            stored_graph = {k: ar.f["topology"][k][()] for k in ("indptr", "indices", "data") if k in ar.f["topology"]}
+        from .archive_io import live_writer
+
+        who = live_writer(path)
+        if who is not None:
+            raise ArchiveError(f"archive {path} is being written by {who}; wait for it or stop it first")
         if config.scenario.name == "arrays":
             raise ArchiveError(
                 f"archive {path} was made by Simulation.from_arrays; resume it with the same arrays "
                 "in Python (sim.load_checkpoint) rather than from the archive alone"
             )
         registry = Registry(plugins, entry_points=entry_points)
-        sim = cls(config, registry=registry, _seed_entropy=int(prov["seed_entropy"]))
+        with tempfile.TemporaryDirectory(prefix="dps-inputs-") as workdir:
+            base_dir = materialize(inputs, Path(workdir), None, path) if inputs else None
+            sim = cls(config, registry=registry, base_dir=base_dir, _seed_entropy=int(prov["seed_entropy"]))
+        sim.inputs = inputs
+        recorded = str(prov.get("backend", ""))
+        if recorded and recorded != sim.backend and not allow_backend_change:
+            raise ArchiveError(
+                f"archive {path} was stepped by the {recorded} kernel but this process uses the {sim.backend} "
+                "kernel (DPS_PUREPYTHON?); resuming would mix kernels. Use the same kernel, or allow it "
+                "(dps resume --allow-backend-change), which the archive records with the step"
+            )
+        t = sim.model.topology
+        rebuilt = {k: getattr(t, k) for k in ("indptr", "indices", "data")} if t.kind == "csr" else {}
+        if stored_graph.keys() != rebuilt.keys() or any(
+            not np.array_equal(stored_graph[k], rebuilt[k]) for k in stored_graph
+        ):
+            raise ArchiveError(
+                f"archive {path}: the graph rebuilt for resume differs from the one stored in the archive; "
+                "the run cannot be continued on the same system"
+            )
         sim.run_id = prov["run_id"]
         sim._restore(ck)
-        sim._resume_from = (Path(path), ck)
+        sim._resume_from = (path, ck)
         return sim
 
     @classmethod
-    def resume(cls, path: str | Path, *, steps: int | None = None, progress: bool = False, plugins=()) -> RunResult:
+    def resume(
+        cls,
+        path: str | Path,
+        *,
+        steps: int | None = None,
+        progress: bool = False,
+        plugins=(),
+        entry_points: bool = True,
+        allow_backend_change: bool = False,
+    ) -> RunResult:
         """Continue the run in `path` from its latest checkpoint, rewriting the archive atomically."""
-        sim = cls.from_archive(path, plugins=plugins)
+        sim = cls.from_archive(
+            path, plugins=plugins, entry_points=entry_points, allow_backend_change=allow_backend_change
+        )
         return sim.run(path, steps=steps, progress=progress, overwrite=True)
 
     def __init__(
@@ -178,8 +220,13 @@ class Simulation:
         base_dir: Path | None = None,
         _seed_entropy: int | None = None,
     ):
+        # one fixed order for every mapping plugins see (the archive stores the config with sorted
+        # keys; a fresh run sees the same order as a resumed one)
+        config = Config.from_json(config.to_json())
         self.config = config
         self.registry = registry if registry is not None else Registry(plugins)
+        self.base_dir = base_dir
+        self.inputs: list[InputFile] | None = None  # file inputs (set when an archive is written or read)
         self.run_id = uuid.uuid4().hex[:16]
         self.history: dict[str, list] = {}
         self._resume_from: tuple[Path, dict] | None = None
@@ -250,19 +297,22 @@ class Simulation:
         return Bound(kind, spec, prm, self.registry.owner(kind, comp.name))
 
     def _restore(self, ck: dict) -> None:
-        """Load a checkpoint's state and RNG state (shapes must match this model)."""
+        """Load a checkpoint's state and RNG state (shapes must match this model). The arrays keep
+        the order a fresh run has, so plugins iterating `profile` or `extras` see the same order."""
         new = ck["state"]
+        stored = new.arrays()
         for name, arr in self.state.arrays().items():
-            got = new.arrays().get(name)
+            got = stored.get(name)
             if got is None or got.shape != arr.shape:
                 raise ArchiveError(
                     f"checkpoint array '{name}' is missing or has shape "
                     f"{None if got is None else got.shape}, expected {arr.shape}"
                 )
-        # the arrays in the order a fresh build makes them: plugins iterating ctx.profile or ctx.arrays
-        # see the same order after a resume (HDF5 lists names alphabetically)
-        arrays = new.arrays()
-        self.state = State.from_arrays({name: arrays[name] for name in self.state.arrays()}, new.step, new.time)
+        extra = set(stored) - set(self.state.arrays())
+        if extra:
+            raise ArchiveError(f"checkpoint has array(s) {sorted(extra)} this model does not declare")
+
+        self.state = State.from_arrays({k: stored[k] for k in self.state.arrays()}, new.step, new.time)
         self.rng.bit_generator.state = ck["rng"]
 
     # --- introspection --------------------------------------------------------------------------------
@@ -438,20 +488,27 @@ class Simulation:
             self.registry.call("dps_checkpoint", simulation=self, step=self.state.step)
 
     def _open_writer(self, output: Path, overwrite: bool) -> ArchiveWriter:
-        """A writer for a new run, or, when resuming, a rewrite that atomically replaces the old file."""
+        """A writer for a new run (not yet published), or, when resuming, a rewrite holding the
+        records up to the checkpoint that will atomically replace the old file."""
         if self._resume_from is None:
-            return ArchiveWriter(output, self, overwrite=overwrite)
+            if self.inputs is None:
+                self.inputs = collect(self.config.to_dict(), self.base_dir or Path.cwd())
+            return ArchiveWriter(output, self, overwrite=overwrite, inputs=self.inputs)
         src_path, ck = self._resume_from
-        tmp = output.with_name(output.name + ".resume-tmp")
-        writer = ArchiveWriter(tmp, self, overwrite=True)
-        with Archive(src_path) as src:
-            copy_prefix(src, writer, ck["records"], ck["snapshots"])
-            writer.f.attrs["created"] = src.f.attrs["created"]
-        writer.checkpoint(self.state, self.rng.bit_generator.state)
-        writer.close()
-        replace_atomically(tmp, output)
-        self._resume_from = None
-        return ArchiveWriter.reopen(output, self)
+        with open_archive(src_path) as src:
+            writer = ArchiveWriter(output, self, replace=True, source=src, inputs=self.inputs)
+            try:
+                writer.copy_rows(src, ck["records"], ck["snapshots"])
+            except BaseException:
+                writer.discard()
+                raise
+        return writer
+
+    def _interrupted(self) -> interrupts.RunInterrupted:
+        signum = interrupts.pending() or signal.SIGINT
+        interrupts.clear()
+        name = signal.Signals(signum).name
+        return interrupts.RunInterrupted(signum, f"run interrupted by {name} at step {self.state.step}")
 
     def run(
         self,
@@ -463,25 +520,43 @@ class Simulation:
     ) -> RunResult:
         """Run to `steps` (default run.steps) total steps, recording metrics every run.record_every
         steps and, when `output` is given, writing the archive (checkpoints every
-        run.checkpoint_every steps). Stops early when the largest change per unit time falls below
-        run.tolerance."""
+        run.checkpoint_every steps, durable flushes per archive.flush_every). Stops early when the
+        largest change per unit time falls below run.tolerance.
+
+        SIGINT and SIGTERM stop the run at the next consistent point: the archive gets a
+        checkpoint of the current step and the status `interrupted`, then `RunInterrupted` (a
+        KeyboardInterrupt) is raised. A write error raises `ArchiveWriteError` (status `failed`)."""
+        with interrupts.deferred_signals():
+            return self._run(output, steps, progress, overwrite)
+
+    def _run(self, output, steps, progress, overwrite) -> RunResult:
         cfg = self.config.run
         target = cfg.steps if steps is None else int(steps)
-        writer = self._open_writer(Path(output), overwrite) if output is not None else None
+        if interrupts.pending():
+            raise self._interrupted()  # before anything is created
         t0 = _time.perf_counter()
+        writer = self._open_writer(Path(output), overwrite) if output is not None else None
         status, message = "failed", ""
         bound_log = log.bind(run_id=self.run_id)
+        started = False
         try:
             fresh = self.state.step == 0 and not self.history.get("step")
-            if writer is not None:
-                writer.start()
-                writer.status("running")
             self.registry.call("dps_run_start", simulation=self)
-            if fresh:
-                self._checkpoint(writer)
-                self._record(writer)
-                if cfg.snapshot_every and writer is not None:
-                    writer.snapshot(self.state.step, self.state.time)
+            started = True
+            if writer is not None:
+                writer.status("running")
+                self._checkpoint(writer)  # a published archive is always resumable
+                if fresh:
+                    self._record(writer)
+                    if cfg.snapshot_every:
+                        writer.snapshot(self.state.step, self.state.time)
+                if interrupts.pending():
+                    writer.discard()  # nothing durable to keep yet: no file appears
+                    raise self._interrupted()
+                writer.publish()
+                self._resume_from = None
+            elif fresh:
+                self._record(None)
             status = "finished"
             bar = _progress(progress, self.state.step, target)
             last_recorded = last_checkpoint = self.state.step
@@ -498,28 +573,45 @@ class Simulation:
                 if cfg.checkpoint_every and s % cfg.checkpoint_every == 0:
                     self._checkpoint(writer)
                     last_checkpoint = s
+                elif writer is not None:
+                    writer.maybe_flush()
                 if cfg.tolerance and change < cfg.tolerance:
                     status = "converged"
                     bound_log.info("converged", step=s, change=change)
                     break
+                if interrupts.pending():
+                    status = "interrupted"
+                    break
             bar.close()
+            if status == "interrupted":
+                exc = self._interrupted()
+                message = str(exc)
+                if writer is not None and last_checkpoint != self.state.step:
+                    self._checkpoint(writer)
+                raise exc
             if last_recorded != self.state.step:
                 self._record(writer)
             if last_checkpoint != self.state.step:
                 self._checkpoint(writer)
-        except KeyboardInterrupt:
-            status, message = "interrupted", f"interrupted at step {self.state.step}"
-            if writer is not None:
-                self._checkpoint(writer)
+        except KeyboardInterrupt as exc:
+            status, message = "interrupted", message or str(exc) or f"interrupted at step {self.state.step}"
+            if not isinstance(exc, interrupts.RunInterrupted) and writer is not None and writer.published:
+                with contextlib.suppress(ArchiveWriteError):
+                    self._checkpoint(writer)
             raise
         except DPSError as exc:
             status, message = "failed", str(exc)
             raise
+        except Exception as exc:
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
-            if writer is not None and writer.f.id.valid:
-                writer.status(status, message)
-                writer.close()
-            if status in ("finished", "converged") or message:
+            if writer is not None:
+                if not writer.published:
+                    writer.discard()
+                elif not writer.failed:
+                    writer.finish(status, message)
+            if started and (status in ("finished", "converged") or message):
                 self.registry.call("dps_run_end", simulation=self, status=status)
         final = {k: v[-1] for k, v in self.history.items() if k not in ("step", "time")}
         return RunResult(
@@ -545,16 +637,25 @@ def _warn_old_demand_style(dem) -> None:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
+def _stored_inputs(ar) -> list[InputFile]:
+    """The file inputs an archive stored (schema 1.1; none in older archives)."""
+    g = ar.f.get("inputs")
+    if g is None:
+        return []
+    out = []
+    for name in sorted(g):
+        ds = g[name]
+        stored = bool(ds.attrs.get("stored", True))
+        out.append(
+            InputFile(
+                str(ds.attrs["key"]),
+                str(ds.attrs["value"]),
+                str(ds.attrs["sha256"]),
+                int(ds.attrs["size"]),
+                ds[()].tobytes() if stored else None,
+            )
+        )
+    return out
 
 
 class _NoBar:

@@ -110,3 +110,14 @@ def small_config():
         "profile": {"family": "vonmises", "kappa": 4.0},
         "mode": {"name": "gradient", "eta": 0.2},
     }
+
+
+@pytest.fixture(scope="session")
+def faults():
+    """The fault-injection helpers in tests/faults.py (a module: tests import with importlib mode)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dps_test_faults", REPO / "tests" / "faults.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

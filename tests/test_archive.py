@@ -16,10 +16,10 @@ from dps_core.archive import SCHEMA
 
 CONFIG = {
     "run": {"steps": 60, "record_every": 5, "checkpoint_every": 10, "snapshot_every": 20, "seed": 9},
+    "archive": {"snapshots": ["S", "w", "mu", "demand.phase"], "flush_every": 1},
     "scenario": {"agents": 9, "tasks": 12, "peaks": 2},
     "mode": {"name": "gradient", "eta": 0.3, "noise": 0.05},
     "demand": {"name": "drift", "speed": 0.02, "noise": 0.01},
-    "archive": {"snapshots": ["S", "w", "mu", "demand.phase"]},
 }
 
 
@@ -118,6 +118,9 @@ def test_kill_minus_nine_then_resume_equals_uninterrupted(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["opened_with_swmr"] and info["status"] == "running" and info["checkpoint_step"] == 40
     assert info["final_metrics"]["step"] == 45
+    assert info["writer"] is None  # its writer is dead
+    assert main(["inspect", str(path)]) == 0
+    assert "writer: dead" in capsys.readouterr().out
     result = Simulation.resume(path)
     assert result.status == "finished" and result.step == 60
     whole = Simulation.from_config(CONFIG)
@@ -191,3 +194,114 @@ def test_nan_stops_the_run_and_keeps_the_archive(tmp_path):
         assert ar.status == "failed" and "NaN" in ar.message
         ck = ar.checkpoint()
         assert np.all(np.isfinite(ck["state"].w))
+
+
+def _ring_npz(path, n, k):
+    """CSR adjacency of a ring where each node receives from its k nearest neighbours on each side."""
+    rows = [sorted({(i + d) % n for d in range(-k, k + 1)} - {i}) for i in range(n)]
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    np.savez(path, indptr=indptr, indices=np.concatenate(rows), data=np.ones(indptr[-1]))
+
+
+GRAPH_TOML = """
+[run]
+steps = 60
+record_every = 5
+checkpoint_every = 10
+seed = 5
+[scenario]
+agents = 10
+tasks = 8
+[topology]
+name = "csr"
+file = "graph.npz"
+[mixing]
+name = "shared"
+"""
+
+
+def test_resume_reads_file_inputs_from_the_archive(tmp_path, monkeypatch):
+    """A relative topology.file is stored in the archive: resume elsewhere, or with another file of
+    that name present, continues on the original graph."""
+    (tmp_path / "a").mkdir()
+    config = tmp_path / "a" / "run.toml"
+    config.write_text(GRAPH_TOML)
+    _ring_npz(tmp_path / "a" / "graph.npz", 10, 1)
+    Simulation.from_config(config, entry_points=False).run(tmp_path / "whole.h5")
+    Simulation.from_config(config, entry_points=False).run(tmp_path / "part.h5", steps=30)
+    with h5py.File(tmp_path / "part.h5", "r") as f:
+        stored = f["inputs/topology.file"]
+        assert stored.attrs["value"] == "graph.npz"
+        assert stored[()].tobytes() == (tmp_path / "a" / "graph.npz").read_bytes()
+    _ring_npz(tmp_path / "a" / "graph.npz", 10, 3)  # another graph under the same name
+    (tmp_path / "b").mkdir()
+    _ring_npz(tmp_path / "b" / "graph.npz", 10, 2)
+    monkeypatch.chdir(tmp_path / "b")
+    Simulation.resume(tmp_path / "part.h5", entry_points=False)
+    with open_archive(tmp_path / "part.h5") as a, open_archive(tmp_path / "whole.h5") as b:
+        for k, v in b.timeseries().items():
+            np.testing.assert_array_equal(a.timeseries()[k], v, err_msg=k)
+        np.testing.assert_array_equal(a.f["topology/indices"][()], b.f["topology/indices"][()])
+        assert a.f["topology"].attrs["params"] == b.f["topology"].attrs["params"]
+
+
+def test_resume_refuses_another_kernel_backend_unless_allowed(tmp_path, monkeypatch):
+    from dps_core import backend as current
+
+    if current() != "compiled":
+        pytest.skip("needs the compiled kernel")
+    path = tmp_path / "run.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+    mod = sys.modules["dps_core.backend"]
+    monkeypatch.setenv("DPS_PUREPYTHON", "1")
+    mod._compiled.cache_clear()
+    try:
+        with pytest.raises(ArchiveError, match="stepped by the compiled kernel.*--allow-backend-change"):
+            Simulation.resume(path, entry_points=False)
+        result = Simulation.resume(path, entry_points=False, allow_backend_change=True)
+        assert result.step == 60
+        with open_archive(path) as ar:
+            changes = json.loads(ar.f["run"].attrs["backend_changes"])
+            assert ar.provenance["backend"] == "reference"
+        assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, "compiled", "reference")]
+    finally:
+        monkeypatch.delenv("DPS_PUREPYTHON")
+        mod._compiled.cache_clear()
+
+
+def test_every_mapping_plugins_see_has_one_order_fresh_and_resumed(tmp_path):
+    config = {
+        "run": {"steps": 20, "checkpoint_every": 10, "seed": 2},
+        "scenario": {"tasks": 12, "agents": 5, "peaks": 2},
+        "profile": {"family": "vonmises"},
+        "mode": {"name": "gradient", "eta": 0.2},
+        "signal": {"name": "residual"},
+        "demand": {"name": "drift", "speed": 0.02},
+    }
+    fresh = Simulation.from_config(config, entry_points=False)
+    fresh.run(tmp_path / "run.h5")
+    resumed = Simulation.from_archive(tmp_path / "run.h5", entry_points=False)
+    assert list(resumed.state.profile) == list(Simulation.from_config(config, entry_points=False).state.profile)
+    assert list(resumed.state.extras) == list(fresh.state.extras)
+    assert list(resumed.state.arrays()) == list(fresh.state.arrays())
+    for kind in ("scenario", "mode", "signal", "demand"):
+        assert list(getattr(resumed.config, kind).params) == list(getattr(fresh.config, kind).params), kind
+
+
+def test_schema_1_0_archives_still_read_and_resume(tmp_path):
+    """A 1.0 archive (no durable counts, heartbeat, inputs) reads and resumes as before."""
+    path = tmp_path / "old.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+    with h5py.File(path, "r+") as f:
+        for name in ("run/records", "run/snapshots", "run/heartbeat", "run/pid_start", "inputs"):
+            del f[name]
+        del f["run"].attrs["backend_changes"]
+        f.attrs["dps_schema"] = "1.0.0"
+    with open_archive(path) as ar:
+        assert ar.schema == "1.0.0" and list(ar.timeseries()["step"]) == list(range(0, 31, 5))
+    Simulation.resume(path, entry_points=False)
+    whole = tmp_path / "whole.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(whole)
+    with open_archive(path) as a, open_archive(whole) as b:
+        for k, v in b.timeseries().items():
+            np.testing.assert_array_equal(a.timeseries()[k], v, err_msg=k)
