@@ -5,7 +5,7 @@ The names in `__all__` and the hooks in `dps_core.hookspecs` are the stable API;
 nothing else.
 """
 
-from . import params
+from . import params, threads
 from ._version import __version__
 from .archive import Archive, open_archive
 from .assembly import TopologyContext
@@ -59,6 +59,7 @@ __all__ = [
     "TopologyContext",
     "Topology",
     "backend",
+    "threads",
     # configuration
     "Config",
     "RunConfig",
