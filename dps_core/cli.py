@@ -22,6 +22,7 @@ from .errors import DPSError
 from .logs import configure_cli_logging
 from .registry import Registry
 from .simulation import Simulation
+from .sweep_cli import add_sweep_parser
 
 __all__ = ["main"]
 
@@ -291,6 +292,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    add_sweep_parser(sub)
 
     if registry is not None:
         for name, spec in registry.records("command").items():
