@@ -56,25 +56,41 @@ def _now() -> str:
 # --- local processes -----------------------------------------------------------------------------------
 
 
-def _worker_init() -> None:
-    """In each local worker: die with the coordinator (Linux), so no orphan keeps writing a run."""
+def _worker_init(coordinator: int) -> None:
+    """In each local worker: die with the coordinator, so that no orphan keeps writing a run after
+    the sweep was killed (Linux: parent-death signal; elsewhere a watchdog thread)."""
     with contextlib.suppress(Exception):
         import ctypes
         import signal
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(coordinator, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except OSError:
+                pass
+
+    threading.Thread(target=watch, name="dps-sweep-watchdog", daemon=True).start()
+    if os.getppid() != coordinator and os.getppid() == 1:
+        os._exit(1)  # the coordinator died before this worker started
 
 
 def local_executor(workers: int, start_method: str | None = None) -> cf.ProcessPoolExecutor:
-    """A process pool started with forkserver where available, else spawn (never fork: OpenMP
-    after fork can hang)."""
-    if start_method is None:
-        start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    """A process pool started with spawn (or forkserver if asked; never fork: OpenMP after fork can
+    hang). Workers die with this process."""
+    start_method = start_method or "spawn"
     if start_method == "fork":
         raise ConfigError("start method 'fork' is not allowed for sweeps (OpenMP after fork can hang)")
     ctx = mp.get_context(start_method)
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    return cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+    )
 
 
 class _Serial(cf.Executor):
