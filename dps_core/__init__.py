@@ -47,6 +47,7 @@ from .records import (
     TopologySpec,
 )
 from .simulation import RunResult, ScenarioContext, Simulation
+from .sweep import Sweep
 from .topology import Topology
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Topology",
     "backend",
     "threads",
+    "Sweep",
     # configuration
     "Config",
     "RunConfig",

@@ -165,7 +165,7 @@ def cmd_sweep_run(args) -> int:
     else:
         counts = ", ".join(f"{v} {k}" for k, v in st["counts"].items())
         print(f"dps sweep: {st['runs']} runs ({counts}) in {seconds:.1f} s on {what}; directory {args.output}")
-    return 0 if "failed" not in st["counts"] else 3
+    return 0 if "failed" not in st["counts"] else 1
 
 
 def cmd_sweep_table(args) -> int:

@@ -20,6 +20,15 @@ from .errors import DPSError
 __all__ = ["archive_state", "execute"]
 
 DONE = ("finished", "converged")
+_REGISTRY: list = []  # one plugin registry per worker process (loading entry points costs ~60 ms)
+
+
+def _registry():
+    from .registry import Registry
+
+    if not _REGISTRY:
+        _REGISTRY.append(Registry())
+    return _REGISTRY[0]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -92,7 +101,6 @@ def execute(task: dict) -> dict:
     killed) is resumed from it; anything else (or `restart`) starts from step 0, replacing it."""
     from . import threads
     from .config import load_config
-    from .registry import Registry
     from .simulation import Simulation
 
     t0 = time.perf_counter()
@@ -113,7 +121,7 @@ def execute(task: dict) -> dict:
                 result = Simulation.resume(path)
             else:
                 rec["action"] = "started"
-                reg = Registry()
+                reg = _registry()
                 cfg = load_config(task["config"], registry=reg)
                 base_dir = Path(task["base_dir"]) if task.get("base_dir") else None
                 sim = Simulation(cfg, registry=reg, base_dir=base_dir)
