@@ -93,6 +93,17 @@ def local_executor(workers: int, start_method: str | None = None) -> cf.ProcessP
     )
 
 
+def _interrupt_workers(executor: cf.ProcessPoolExecutor) -> None:
+    """Ask our local workers to stop their runs now (each run then checkpoints and records itself
+    as interrupted), rather than finishing them, when the sweep is interrupted or terminated."""
+    import signal
+
+    processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process of a live pool
+    for proc in processes.values():
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGINT)
+
+
 class _Serial(cf.Executor):
     """Runs each task in this process when submitted (workers=0)."""
 
@@ -218,6 +229,10 @@ class Sweep:
                 plan, directory, executor, workers_own, per_run, changed, retry_failed, progress, on_record
             )
             coord.go()
+        except KeyboardInterrupt:
+            if coord is not None and coord.workers_own:
+                _interrupt_workers(coord.ex)
+            raise
         finally:
             if coord is not None and coord.own:
                 coord.ex.shutdown(wait=True, cancel_futures=True)

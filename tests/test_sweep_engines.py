@@ -67,7 +67,7 @@ def long_sweep(n_points=4, steps=300):
 
 
 def test_local_processes_and_dask_local_cluster_match_serial(tmp_path, deadline):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     plan = load_sweep(long_sweep(n_points=2, steps=60))
     Sweep.run(plan, tmp_path / "serial", workers=0)
     local = Sweep.run(plan, tmp_path / "local", workers=2)
@@ -78,14 +78,16 @@ def test_local_processes_and_dask_local_cluster_match_serial(tmp_path, deadline)
             hosts_pids.add(int(ar.f["run/pid"][()]))
     assert os.getpid() not in hosts_pids  # the runs ran in worker processes
     assert_same_runs(tmp_path / "serial", tmp_path / "local")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        dask = Sweep.run(plan, tmp_path / "dask", executor=client.get_executor(pure=False))
+    from dps_core.cli import main
+
+    # the command line's --dask-local: a LocalCluster of worker processes on 127.0.0.1, no dashboard
+    f = tmp_path / "s.toml"
+    f.write_text(json_to_toml(long_sweep(n_points=2, steps=60)))
+    assert load_sweep(f).hash == plan.hash
+    assert main(["sweep", "run", str(f), "-o", str(tmp_path / "dask"), "--dask-local", "2", "--no-progress"]) == 0
+    dask = Sweep(tmp_path / "dask")
     assert {r["status"] for r in dask.records()} == {"finished"}
+    assert_same_runs(tmp_path / "serial", tmp_path / "dask")
     assert_same_runs(tmp_path / "serial", tmp_path / "dask")
 
 
@@ -138,15 +140,20 @@ def test_dask_scheduler_and_workers_survive_a_killed_worker(tmp_path, deadline, 
     assert_same_runs(tmp_path / "serial", tmp_path / "dask")
 
 
-def _sweep_file(tmp_path) -> Path:
-    f = tmp_path / "s.toml"
-    data = long_sweep(n_points=4, steps=400)
-    lines = ["[sweep]", "seed = 11", "replicates = 2"]
+def json_to_toml(data: dict) -> str:
+    """The sweep dicts of these tests as a sweep file."""
+    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in data["sweep"].items()]
     for section, table in data["base"].items():
         lines.append(f"[base.{section}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
-    lines += ["[grid]", f'"mode.eta" = {json.dumps(data["grid"]["mode.eta"])}']
-    f.write_text("\n".join(lines) + "\n")
+    lines.append("[grid]")
+    lines += [f'"{k}" = {json.dumps(v)}' for k, v in data["grid"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_file(tmp_path) -> Path:
+    f = tmp_path / "s.toml"
+    f.write_text(json_to_toml(long_sweep(n_points=4, steps=400)))
     return f
 
 
