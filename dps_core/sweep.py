@@ -41,7 +41,8 @@ LOCK = ".lock"
 RUNS = "runs"
 BASE_COLUMNS = ["run", "point", "replicate"]
 RESULT_COLUMNS = ["seed", "status", "error", "step", "steps_executed", "seconds", "host", "action", "archive"]
-INDEX_INTERVAL = 2.0  # seconds between index rewrites while a sweep runs
+INDEX_INTERVAL = 5.0  # least seconds between index rewrites while a sweep runs
+INDEX_SHARE = 0.02  # and at most this share of the coordinator's time goes to them
 MAX_LOST = 3  # a run whose worker process dies this many times is recorded as failed
 
 
@@ -431,6 +432,7 @@ class _Coordinator:
         self.old = {r["run"]: r for r in old_rows}
         self.rows: dict[str, dict] = {}
         self.last_write = 0.0
+        self.write_cost = 0.0
         self.lost: dict[str, int] = {}
 
     def _task(self, run) -> dict:
@@ -464,15 +466,18 @@ class _Coordinator:
         }
 
     def write(self, force: bool = False) -> None:
+        """Rewrite the index: always when forced (start, end, interruption), else at most every
+        INDEX_INTERVAL seconds and INDEX_SHARE of the time (HDF5 only; Parquet when forced)."""
         now = time.monotonic()
-        if not force and now - self.last_write < INDEX_INTERVAL:
+        if not force and now - self.last_write < max(INDEX_INTERVAL, self.write_cost / INDEX_SHARE):
             return
         rows = [self.rows[r.id] for r in self.plan.runs]
         base = [*BASE_COLUMNS, *self.keys, *RESULT_COLUMNS]
         metrics = sorted({k for r in rows for k in r} - set(base))
         meta = {"hash": self.plan.hash, "name": self.plan.name, "written": _now()}
-        write_index(self.dir, rows, [*base, *metrics], meta)
-        self.last_write = now
+        write_index(self.dir, rows, [*base, *metrics], meta, parquet=force)
+        self.last_write = time.monotonic()
+        self.write_cost = self.last_write - now
 
     def go(self) -> None:
         todo = []

@@ -57,8 +57,11 @@ def _column(values: list) -> tuple[np.ndarray, str]:
     return np.array(["" if v is None else str(v) for v in values], dtype=object), "str"
 
 
-def write_index(directory: Path, rows: list[dict], columns: list[str], meta: dict[str, Any]) -> None:
-    """Write index.h5 (and index.parquet when pandas and pyarrow are importable) atomically."""
+def write_index(
+    directory: Path, rows: list[dict], columns: list[str], meta: dict[str, Any], *, parquet: bool = True
+) -> None:
+    """Write index.h5 (and, if `parquet`, index.parquet when pandas and pyarrow are importable),
+    each atomically."""
     path = directory / INDEX_H5
     tmp = _tmp_next_to(path)
     try:
@@ -78,7 +81,8 @@ def write_index(directory: Path, rows: list[dict], columns: list[str], meta: dic
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _write_parquet(directory, rows, columns)
+    if parquet:
+        _write_parquet(directory, rows, columns)
 
 
 def _write_parquet(directory: Path, rows: list[dict], columns: list[str]) -> None:
