@@ -11,9 +11,11 @@ mixing as in the generic scenario):
    itself (`dps run --json` seconds). With the policy (the default) each of the pair should take
    at most 1.3× the time alone; `legacy` repeats it with what the kernel did before the policy
    (OMP_NUM_THREADS=2 and libgomp's default spinning, GOMP_SPINCOUNT=300000).
+4. `lv`: 1,000 steps of `examples/lotka_volterra.toml` (two species: a tiny step) with the policy
+   and with the legacy settings, on whatever else the machine is doing.
 
 On a shared machine run it when it is quiet; `--reps` sets the repetitions (medians are reported).
-Usage: python benchmarks/bench_threads.py [--parts scan,big,pair] [--reps 5] [--steps 2000]
+Usage: python benchmarks/bench_threads.py [--parts scan,big,pair,lv] [--reps 5] [--steps 2000]
 """
 
 from __future__ import annotations
@@ -83,8 +85,8 @@ def big(reps: int) -> None:
     )
 
 
-def _start(out: Path, env: dict, steps: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "dps_core.cli", "run", str(EXAMPLE), "-o", str(out), "--overwrite", "--json"]
+def _start(out: Path, env: dict, steps: int, example: Path = EXAMPLE) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "dps_core.cli", "run", str(example), "-o", str(out), "--overwrite", "--json"]
     cmd += ["--no-progress", "--steps", str(steps)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
 
@@ -96,9 +98,22 @@ def _seconds(proc: subprocess.Popen) -> float:
     return float(json.loads(out)["seconds"])
 
 
-def pair(reps: int, steps: int) -> None:
+def _variants() -> dict:
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    variants = {"policy": base, "legacy": {**base, "OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "300000"}}
+    return {"policy": base, "legacy": {**base, "OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "300000"}}
+
+
+def lotka_volterra(reps: int) -> None:
+    example = EXAMPLE.with_name("lotka_volterra.toml")
+    print(f"examples/lotka_volterra.toml, 1000 steps; seconds as reported by the run (median of {reps})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, env in _variants().items():
+            t = statistics.median(_seconds(_start(Path(tmp, "lv.h5"), env, 1000, example)) for _ in range(reps))
+            print(f"{name:<8} {t:>8.3f} s", flush=True)
+
+
+def pair(reps: int, steps: int) -> None:
+    variants = _variants()
     print(f"examples/generic.toml, {steps} steps; seconds as reported by each run (median of {reps})")
     print(f"{'variant':<8} {'alone s':>8} {'pair s':>8} {'pair/alone':>11}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +130,7 @@ def pair(reps: int, steps: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="scan,big,pair", help="comma separated among scan, big, pair")
+    ap.add_argument("--parts", default="scan,big,pair,lv", help="comma separated among scan, big, pair, lv")
     ap.add_argument("--reps", type=int, default=5, help="repetitions (medians reported)")
     ap.add_argument("--steps", type=int, default=2000, help="steps of each generic run in 'pair'")
     args = ap.parse_args()
@@ -130,6 +145,8 @@ def main() -> None:
         big(args.reps)
     if "pair" in parts:
         pair(args.reps, args.steps)
+    if "lv" in parts:
+        lotka_volterra(args.reps)
 
 
 if __name__ == "__main__":

@@ -113,12 +113,23 @@ def _executor(args, stack):
         )
         client = stack.enter_context(Client(cluster))
         what = f"a local Dask cluster of {args.dask_local} workers"
-    elif args.scheduler is not None:
-        client = stack.enter_context(Client(args.scheduler, timeout=args.connect_timeout))
-        what = f"the Dask scheduler at {args.scheduler}"
     else:
-        client = stack.enter_context(Client(scheduler_file=args.scheduler_file, timeout=args.connect_timeout))
-        what = f"the Dask scheduler in {args.scheduler_file}"
+        from pathlib import Path
+
+        from .sweep import SweepError
+
+        if args.scheduler is not None:
+            what, kwargs = f"the Dask scheduler at {args.scheduler}", {"address": args.scheduler}
+        else:
+            if not Path(args.scheduler_file).is_file():
+                raise SweepError(
+                    f"--scheduler-file {args.scheduler_file}: no such file (dask scheduler --scheduler-file writes it)"
+                )
+            what, kwargs = f"the Dask scheduler in {args.scheduler_file}", {"scheduler_file": args.scheduler_file}
+        try:
+            client = stack.enter_context(Client(timeout=args.connect_timeout, **kwargs))
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SweepError(f"cannot reach {what} within {args.connect_timeout} s: {exc}") from None
     return client.get_executor(pure=False), what
 
 

@@ -290,3 +290,17 @@ def test_cli_reports_a_bad_axis_in_one_line(tmp_path, capsys):
     assert "\n" not in err and "run r0000" in err and "peakz" in err
     assert main(["sweep", "status", str(tmp_path)]) != 0
     assert "not a sweep directory" in capsys.readouterr().err
+
+
+def test_cli_reports_an_unusable_scheduler_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from dps_core.cli import main
+
+    f = tmp_path / "s.toml"
+    f.write_text('[sweep]\n[base.scenario]\nname = "generic"\n')
+    code = main(["sweep", "run", str(f), "-o", str(tmp_path / "d"), "--scheduler-file", str(tmp_path / "none.json")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "\n" not in err and "none.json: no such file" in err
+    assert main(["sweep", "run", str(f), "-o", str(tmp_path / "d"), "--workers", "1", "--dask-local", "2"]) != 0
+    assert "choose one of" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # nothing was started
