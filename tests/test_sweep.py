@@ -292,6 +292,7 @@ def test_cli_reports_a_bad_axis_in_one_line(tmp_path, capsys):
     assert "not a sweep directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_reports_an_unusable_scheduler_in_one_line(tmp_path, capsys):
     pytest.importorskip("distributed")
     from dps_core.cli import main
