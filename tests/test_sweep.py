@@ -305,3 +305,29 @@ def test_cli_reports_an_unusable_scheduler_in_one_line(tmp_path, capsys):
     assert main(["sweep", "run", str(f), "-o", str(tmp_path / "d"), "--workers", "1", "--dask-local", "2"]) != 0
     assert "choose one of" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # nothing was started
+
+
+@pytest.mark.slow
+@pytest.mark.compiled
+def test_runs_in_a_sweep_are_single_threaded_unless_asked(tmp_path, monkeypatch):
+    from dps_core import backend, compiled, threads
+
+    if backend() != "compiled":
+        pytest.skip("reference kernel in use")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
+    asked = []
+    real = compiled._kernel.set_num_threads
+    monkeypatch.setattr(compiled._kernel, "set_num_threads", lambda n: (asked.append(n), real(1))[1])
+    agents = 3 * threads.THRESHOLD // 64 + 1
+    big = {
+        **BASE,
+        "run": {"steps": 2, "record_every": 1},
+        "scenario": {"name": "generic", "agents": agents, "tasks": 64},
+    }
+    assert threads.for_size(agents, 64) == 3  # what the run would use on its own
+    Sweep.run({"sweep": {}, "base": big}, tmp_path / "a", workers=0)
+    assert set(asked) == {1}
+    asked.clear()
+    Sweep.run({"sweep": {"threads": 0}, "base": big}, tmp_path / "b", workers=0)  # 0: by size
+    assert set(asked) == {3}
