@@ -7,7 +7,7 @@ nothing else.
 
 from typing import TYPE_CHECKING
 
-from . import params
+from . import params, threads
 from ._version import __version__
 from .backend import backend  # eager: importing the submodule dps_core.backend would shadow a lazy name
 from .config import (
@@ -56,6 +56,7 @@ _LAZY = {
     "RunResult": "simulation",
     "ScenarioContext": "simulation",
     "Simulation": "simulation",
+    "Sweep": "sweep",
     "Topology": "topology",
 }
 
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from .logs import get_logger
     from .model import entropy_rows
     from .simulation import RunResult, ScenarioContext, Simulation
+    from .sweep import Sweep
     from .topology import Topology
 
 
@@ -95,6 +97,8 @@ __all__ = [
     "TopologyContext",
     "Topology",
     "backend",
+    "threads",
+    "Sweep",
     # configuration
     "Config",
     "RunConfig",

@@ -26,6 +26,7 @@ from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
 from .registry import Registry
 from .simulation import Simulation
+from .sweep_cli import add_sweep_parser
 
 __all__ = ["main"]
 
@@ -307,6 +308,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    add_sweep_parser(sub)
 
     if registry is not None:
         for name, spec in registry.records("command").items():

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from . import _kernel
+from . import _kernel, threads
 from .budget import project
 from .reference import nan_max
 from .registry import CORE_PLUGIN
@@ -27,7 +27,7 @@ SIGNAL = {"coverage": 0, "residual": 1, "ces": 2, "price": 3, "interaction": 4}
 MODE = {"gradient": 0, "selfish": 0, "replicator": 2, "lca": 3, "imitation": 4, "tatonnement": 5}
 BLOCK = 256
 
-set_num_threads = _kernel.set_num_threads
+set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
 get_num_threads = _kernel.get_num_threads
 has_openmp = _kernel.has_openmp
 
@@ -159,6 +159,7 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     cfg = model.config
     fam = model.family.name
     n, _k = model.n_agents, model.n_tasks
+    _kernel.set_num_threads(threads.for_size(n, _k))
     prof = state.profile
     P = prof.get("logits", prof.get("atoms"))
     P = P if P is not None else _DUMMY2
