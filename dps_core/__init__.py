@@ -32,14 +32,17 @@ from .generic import peak_mixture, ring_positions, wrapped_gaussian
 from .hookspecs import hookimpl
 from .logs import get_logger
 from .model import entropy_rows
+from .plotting import PlotContext, plot_archive, plot_sweep, save_figure
 from .records import (
     ArchiveGroupSpec,
     ArraySpec,
     CommandSpec,
     DemandSpec,
+    LayoutSpec,
     MetricSpec,
     ModeSpec,
     NoParams,
+    PlotSpec,
     ScenarioSpec,
     Setup,
     SignalSpec,
@@ -97,6 +100,13 @@ __all__ = [
     "rotate_rows",
     "entropy_rows",
     "get_logger",
+    # figures (matplotlib, from the [plot] extra, is imported only when drawing)
+    "PlotSpec",
+    "LayoutSpec",
+    "PlotContext",
+    "plot_archive",
+    "plot_sweep",
+    "save_figure",
     # errors
     "DPSError",
     "ConfigError",
