@@ -32,20 +32,28 @@ EXIT_INTERNAL = 70
 
 
 def _print_table(rows: list[list[str]], header: list[str], out=None) -> None:
-    """Columns padded to their widest cell; the last column wraps to the terminal width."""
+    """Columns padded to their widest cell; the last column wraps to the terminal width (or, when
+    the others leave it too little room, goes under each row)."""
     out = out or sys.stdout
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     indent = sum(w + 2 for w in widths[:-1])
-    last = max(20, _terminal_width(out) - indent)
-    widths[-1] = min(widths[-1], last)
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
-    print(line.rstrip(), file=out)
+    total = _terminal_width(out)
+    beside = total - indent >= 30
+    if beside:
+        widths[-1] = min(widths[-1], total - indent)
+    else:
+        widths, indent = widths[:-1], 4
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
         head = "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=False))
-        tail = textwrap.wrap(str(r[-1]), last, break_on_hyphens=False) or [""]
-        print((head + "  " + tail[0]).rstrip(), file=out)
-        for more in tail[1:]:
+        tail = textwrap.wrap(str(r[-1]), total - indent, break_on_hyphens=False) or [""]
+        if beside:
+            print((head + "  " + tail[0]).rstrip(), file=out)
+            tail = tail[1:]
+        else:
+            print(head.rstrip(), file=out)
+        for more in tail:
             print(" " * indent + more, file=out)
 
 
@@ -197,7 +205,9 @@ def cmd_plugins(args) -> int:
     if args.json:
         print(json.dumps(data, sort_keys=True))
         return 0
-    print(f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else ""))
+    _print_wrapped(
+        f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else "")
+    )
     rows = [
         [
             p["name"],
@@ -210,7 +220,7 @@ def cmd_plugins(args) -> int:
     ]
     _print_table(rows, ["plugin", "distribution", "version", "source", "provides"])
     for f in data["failed"]:
-        print(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
+        _print_wrapped(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
     return 0
 
 
