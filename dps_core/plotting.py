@@ -113,10 +113,7 @@ class PlotContext:
     def title(self, what: str) -> str:
         """A figure title naming the run: scenario, size, status and last step."""
         ar = self.archive
-        return (
-            f"{what}: {self.scenario}, {self.n_agents} agents × {self.n_tasks} tasks, "
-            f"{ar.status} at step {ar.last_step}"
-        )
+        return f"{what}\n{self.scenario}, {self.n_agents} agents × {self.n_tasks} tasks, {ar.status} at step {ar.last_step}"
 
     # --- data ---
 
@@ -258,6 +255,9 @@ def draw_profiles(ctx: PlotContext) -> None:
     )
     bottom.set_xlabel("task")
     bottom.set_ylabel("agent (sorted by preferred task)")
+    if S.shape[0] <= 20:  # few agents: name each row
+        names = ctx.labels("agents") or [str(i) for i in range(S.shape[0])]
+        bottom.set_yticks(range(S.shape[0]), [names[i] for i in order])
     fig.colorbar(im, ax=bottom, label="profile S")
     fig.suptitle(ctx.title(f"profiles at step {step}"), fontsize=10)
 
@@ -337,10 +337,22 @@ def draw_graph(ctx: PlotContext) -> None:
         segs = np.stack([pos[[i for i, _ in edges]], pos[[j for _, j in edges]]], axis=1)
         alpha = max(0.05, min(0.6, 200.0 / len(edges)))
         ax.add_collection(LineCollection(segs, colors="0.5", linewidths=0.5, alpha=alpha, zorder=1))
-    sc = ax.scatter(
-        pos[:, 0], pos[:, 1], c=pref, cmap="hsv", vmin=0, vmax=ctx.n_tasks, s=max(6, 2000 / topo.n), zorder=2
-    )
-    fig.colorbar(sc, ax=ax, label=f"preferred task ({where})", shrink=0.8)
+    size = max(6, 2000 / topo.n)
+    if ctx.n_tasks <= 10:  # few tasks: one named colour each
+        from matplotlib.lines import Line2D
+
+        names = ctx.labels("tasks") or [f"task {k}" for k in range(ctx.n_tasks)]
+        ax.scatter(pos[:, 0], pos[:, 1], c=[f"C{k}" for k in pref], s=size, zorder=2)
+        handles = [
+            Line2D([], [], ls="", marker="o", color=f"C{k}", label=f"{names[k]} ({np.sum(pref == k)})")
+            for k in range(ctx.n_tasks)
+        ]
+        ax.legend(
+            handles=handles, title=f"preferred task ({where})", fontsize=8, loc="upper left", bbox_to_anchor=(1, 1)
+        )
+    else:
+        sc = ax.scatter(pos[:, 0], pos[:, 1], c=pref, cmap="hsv", vmin=0, vmax=ctx.n_tasks, s=size, zorder=2)
+        fig.colorbar(sc, ax=ax, label=f"preferred task ({where})", shrink=0.8)
     ax.set_aspect("equal")
     ax.set_axis_off()
     shown = f"{len(edges)} edges" if topo.kind == "csr" else "every pair linked, edges not drawn"
