@@ -34,9 +34,11 @@ from .records import (
     ArraySpec,
     CommandSpec,
     DemandSpec,
+    LayoutSpec,
     MetricSpec,
     ModeSpec,
     NoParams,
+    PlotSpec,
     ScenarioSpec,
     Setup,
     SignalSpec,
@@ -57,6 +59,10 @@ _LAZY = {
     "ScenarioContext": "simulation",
     "Simulation": "simulation",
     "Sweep": "sweep",
+    "PlotContext": "plotting",
+    "plot_archive": "plotting",
+    "plot_sweep": "plotting",
+    "save_figure": "plotting",
     "Topology": "topology",
 }
 
@@ -67,6 +73,7 @@ if TYPE_CHECKING:
     from .demand import rotate_rows
     from .logs import get_logger
     from .model import entropy_rows
+    from .plotting import PlotContext, plot_archive, plot_sweep, save_figure
     from .simulation import RunResult, ScenarioContext, Simulation
     from .sweep import Sweep
     from .topology import Topology
@@ -138,6 +145,13 @@ __all__ = [
     "rotate_rows",
     "entropy_rows",
     "get_logger",
+    # figures (matplotlib, from the [plot] extra, is imported only when drawing)
+    "PlotSpec",
+    "LayoutSpec",
+    "PlotContext",
+    "plot_archive",
+    "plot_sweep",
+    "save_figure",
     # errors
     "DPSError",
     "ConfigError",

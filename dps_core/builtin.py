@@ -3,7 +3,7 @@
 It carries only what a run cannot do without: the generic scenario, the complete (mean-field) and
 ring topologies plus CSR arrays you give it, the built-in signals, modes and demand processes of
 the kernel, and the objective's own terms (productivity U, efficacy, effective productivity J,
-efficiency).
+efficiency), and the core's plot kinds.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .errors import ConfigError
 from .generic import GENERIC
 from .hookspecs import hookimpl
 from .modes import MODES
-from .records import MetricSpec, TopologySpec
+from .records import LayoutSpec, MetricSpec, PlotSpec, TopologySpec
 from .signals import SIGNALS
 from .topology import Topology
 
@@ -144,3 +144,29 @@ def dps_register_modes(register):
 def dps_register_demands(register):
     for spec in DEMANDS:
         register(spec)
+
+
+# --- figures: the core's plot kinds and the fallback graph layout (matplotlib imported when drawing) ----
+
+
+@hookimpl
+def dps_register_plots(register):
+    from . import plotting as pl
+
+    register(PlotSpec("timeseries", pl.draw_timeseries, doc="chosen metrics against step, one panel each"))
+    register(
+        PlotSpec(
+            "profiles", pl.draw_profiles, doc="skill profiles at a snapshot, sorted by preferred task, under the demand"
+        )
+    )
+    register(PlotSpec("heterogeneity", pl.draw_heterogeneity, doc="Hill numbers over time against the demand's modes"))
+    register(PlotSpec("graph", pl.draw_graph, doc="the topology, nodes coloured by preferred task (≤ 2,000 nodes)"))
+
+
+@hookimpl
+def dps_register_layouts(register):
+    from . import plotting as pl
+
+    register(
+        LayoutSpec("circle", pl.circle_layout, doc="nodes on a circle in index order", topologies=("complete", "ring"))
+    )

@@ -10,8 +10,10 @@ import argparse
 import functools
 import json
 import math
+import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,57 @@ EXIT_INTERNAL = 70
 
 
 def _print_table(rows: list[list[str]], header: list[str], out=None) -> None:
+    """Columns padded to their widest cell; the last column wraps to the terminal width (or, when
+    the others leave it too little room, goes under each row)."""
     out = out or sys.stdout
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
-    print(line, file=out)
+    indent = sum(w + 2 for w in widths[:-1])
+    total = _terminal_width(out)
+    beside = total - indent >= 30
+    if beside:
+        widths[-1] = min(widths[-1], total - indent)
+    else:
+        widths, indent = widths[:-1], 4
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)), file=out)
+        head = "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=False))
+        tail = textwrap.wrap(str(r[-1]), total - indent, break_on_hyphens=False) or [""]
+        if beside:
+            print((head + "  " + tail[0]).rstrip(), file=out)
+            tail = tail[1:]
+        else:
+            print(head.rstrip(), file=out)
+        for more in tail:
+            print(" " * indent + more, file=out)
+
+
+def _terminal_width(out=None) -> int:
+    """Columns to fit: $COLUMNS, else the terminal's width, else 100 (not a terminal)."""
+    out = out or sys.stdout
+    try:
+        env = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        env = 0
+    if env > 0:
+        return env
+    try:
+        if out.isatty():
+            return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 100
+
+
+def _print_wrapped(text: str, indent: int = 0, hanging: int = 4, out=None) -> None:
+    """One logical line, wrapped to the terminal width with a hanging indent."""
+    out = out or sys.stdout
+    width = max(40, _terminal_width(out))
+    lead = " " * indent
+    print(
+        textwrap.fill(text, width, initial_indent=lead, subsequent_indent=lead + " " * hanging, break_on_hyphens=False),
+        file=out,
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -143,8 +189,8 @@ def cmd_resume(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    reg = Registry()
-    kinds = ("scenario", "topology", "metric", "mode", "signal", "demand", "archive_group", "command")
+    reg = _registry(args)
+    kinds = ("scenario", "topology", "metric", "mode", "signal", "demand", "archive_group", "command", "plot", "layout")
     plugins = []
     for info in reg.info:
         provides = {k: [n for n in reg.names(k) if reg.owner(k, n) == info.name] for k in kinds}
@@ -166,7 +212,9 @@ def cmd_plugins(args) -> int:
     if args.json:
         print(json.dumps(data, sort_keys=True))
         return 0
-    print(f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else ""))
+    _print_wrapped(
+        f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else "")
+    )
     rows = [
         [
             p["name"],
@@ -179,12 +227,12 @@ def cmd_plugins(args) -> int:
     ]
     _print_table(rows, ["plugin", "distribution", "version", "source", "provides"])
     for f in data["failed"]:
-        print(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
+        _print_wrapped(f"FAILED {f['name']} ({f['distribution']}): {f['error']}")
     return 0
 
 
 def cmd_scenarios(args) -> int:
-    reg = Registry()
+    reg = _registry(args)
     out = []
     for name, spec in reg.records("scenario").items():
         out.append(
@@ -200,12 +248,12 @@ def cmd_scenarios(args) -> int:
         print(json.dumps(out, sort_keys=True, default=str))
         return 0
     for s in out:
-        print(f"{s['name']}  (plugin {s['plugin']}): {s['doc']}")
+        _print_wrapped(f"{s['name']}  (plugin {s['plugin']}): {s['doc']}")
         for p in s["params"]:
             unit = f" [{p['unit']}]" if p["unit"] else ""
-            print(f"    {p['name']} = {p['default']!r}{unit}  ({p['type']}) {p['doc']}")
+            _print_wrapped(f"{p['name']} = {p['default']!r}{unit}  ({p['type']}) {p['doc']}", indent=4)
         if s["defaults"]:
-            print(f"    sets: {json.dumps(s['defaults'], sort_keys=True)}")
+            _print_wrapped(f"sets: {json.dumps(s['defaults'], sort_keys=True)}", indent=4)
     return 0
 
 
@@ -254,6 +302,35 @@ def cmd_inspect(args) -> int:
     print("final metrics:")
     for k, v in data["final_metrics"].items():
         print(f"  {k} = {_fmt(v)}")
+    return 0
+
+
+def _registry(args) -> Registry:
+    """The registry `main` built (so a broken plugin is reported once per command), else a new one."""
+    reg = getattr(args, "registry", None)
+    return reg if reg is not None else Registry()
+
+
+def cmd_plot(args) -> int:
+    from .plotting import default_kind, plot_archive, save_figure
+
+    reg = _registry(args)
+    with open_archive(args.archive) as ar:
+        kind = args.kind or default_kind(ar, reg)
+        fig = plot_archive(
+            ar,
+            kind,
+            metrics=args.metric or (),
+            snapshot=args.snapshot,
+            layout=args.layout,
+            seed=args.seed,
+            registry=reg,
+        )
+        status = ar.status
+    path = Path(args.archive)
+    out = Path(args.output) if args.output else path.with_name(f"{path.stem}-{kind}.png")
+    save_figure(fig, out, dpi=args.dpi)
+    print(f"dps plot: {kind} of {path} ({status}) -> {out}")
     return 0
 
 
@@ -310,6 +387,29 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     add_sweep_parser(sub)
+    kinds = ", ".join(registry.names("plot")) if registry is not None else "timeseries, profiles, heterogeneity, graph"
+    p = sub.add_parser("plot", help="draw a figure from an archive (finished, running or killed)")
+    p.add_argument("archive")
+    p.add_argument(
+        "--kind", help=f"what to draw: {kinds} (default: the scenario's own view, else timeseries)", metavar="KIND"
+    )
+    p.add_argument(
+        "--metric",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="series for the timeseries kind (default: the first six)",
+    )
+    p.add_argument(
+        "--snapshot", type=int, default=-1, help="snapshot index for profiles and graph (default: -1, the last)"
+    )
+    p.add_argument(
+        "--layout", help="graph layout (default: the one registered for the archive's topology, else circle)"
+    )
+    p.add_argument("--seed", type=_check_nonneg, default=0, help="seed of a random graph layout")
+    p.add_argument("--dpi", type=_check_nonneg, default=100, help="resolution of PNG output")
+    p.add_argument("-o", "--output", help="figure file, .png, .svg or .pdf (default: ARCHIVE-NAME-KIND.png beside it)")
+    p.set_defaults(func=cmd_plot)
 
     if registry is not None:
         for name, spec in registry.records("command").items():
@@ -334,10 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         with interrupts.deferred_signals(restore=not as_process):
-            configure_cli_logging(0)  # plugin load failures are reported while the parser is built
+            configure_cli_logging(0, new_command=True)  # plugin load failures are reported while the parser is built
             registry = Registry()
             parser = build_parser(registry)
             args = parser.parse_args(argv)
+            args.registry = registry
             configure_cli_logging(args.verbose)
             if args.command in _DEFERRED_SIGNALS:
                 code = args.func(args)

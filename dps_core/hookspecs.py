@@ -72,6 +72,20 @@ def dps_register_commands(register):
     """Register `dps` subcommands: ``register(CommandSpec(...))``."""
 
 
+@hookspec
+def dps_register_plots(register):
+    """Register kinds of figure drawn from archives: ``register(PlotSpec(...))``.
+
+    Plot kinds are not renamed: a plugin prefixes its own ('economics.ricardo'), so they never
+    collide with the core's kinds ('timeseries', 'profiles', 'heterogeneity', 'graph').
+    """
+
+
+@hookspec
+def dps_register_layouts(register):
+    """Register graph layouts for the `graph` plot kind: ``register(LayoutSpec(...))``."""
+
+
 # --- lifecycle: called at record intervals, never inside the kernel loop ---------------------------
 
 

@@ -32,8 +32,28 @@ def get_logger(name: str):
     )
 
 
-def configure_cli_logging(verbosity: int = 0, *, json: bool = False) -> None:
-    """Send dps log records to stderr (the `dps` command's choice, not the library's)."""
+class _OncePerCommand(logging.Filter):
+    """Drops a warning identical to one already shown: each plugin registry built during one
+    command (the parser's, a simulation's) would otherwise report the same broken plugin again."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        msg = record.msg
+        key = f"{record.name}:" + (repr(sorted(msg.items(), key=str)) if isinstance(msg, dict) else str(msg))
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def configure_cli_logging(verbosity: int = 0, *, json: bool = False, new_command: bool = False) -> None:
+    """Send dps log records to stderr (the `dps` command's choice, not the library's). Repeated
+    identical warnings are shown once until a call with `new_command=True`."""
     level = logging.WARNING - 10 * max(0, min(verbosity, 2))
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     handler = logging.StreamHandler(sys.stderr)
@@ -44,9 +64,13 @@ def configure_cli_logging(verbosity: int = 0, *, json: bool = False) -> None:
         )
     )
     root = logging.getLogger()  # the application's choice: plugins log under their own names
+    once = _OncePerCommand()
     for h in list(root.handlers):
         if getattr(h, "_dps_cli", False):
             root.removeHandler(h)
+            if not new_command:
+                once.seen |= next((f.seen for f in h.filters if isinstance(f, _OncePerCommand)), set())
+    handler.addFilter(once)
     handler._dps_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -122,6 +122,16 @@ def one_of(*choices):
 # --- conversion by annotation --------------------------------------------------------------------
 
 
+def _plural(name: str) -> str:
+    """'a number' -> 'numbers', 'a list of numbers' -> 'lists of numbers', else 'values, each ...'."""
+    noun = name.removeprefix("a ").removeprefix("an ")
+    if noun.startswith("list of "):
+        return "lists of " + noun.removeprefix("list of ")
+    if noun in ("number", "integer", "string", "table"):
+        return noun + "s"
+    return f"values, each {name}"
+
+
 def _type_name(tp) -> str:
     origin = get_origin(tp)
     if tp is float:
@@ -141,7 +151,7 @@ def _type_name(tp) -> str:
     if origin is tuple:
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_type_name(args[0]).removeprefix('a ').removeprefix('an ')}s"
+            return f"a list of {_plural(_type_name(args[0]))}"
         return f"a list of {len(args)} values"
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         return "a table"

@@ -46,6 +46,8 @@ __all__ = [
     "DemandSpec",
     "ArchiveGroupSpec",
     "CommandSpec",
+    "PlotSpec",
+    "LayoutSpec",
     "RECORD_KINDS",
 ]
 
@@ -266,6 +268,34 @@ class CommandSpec:
     run: CommandRun = attrs.field(validator=_callable)
 
 
+@attrs.frozen
+class PlotSpec:
+    """A kind of figure drawn from an archive (`dps plot --kind NAME`): `draw(ctx)` draws into
+    `ctx.figure` from `ctx.archive` (a `dps_core.PlotContext`) and raises `ArchiveError` with one
+    line when the archive lacks what it needs. `scenarios` lists the scenarios for which this kind
+    is the default view (`dps plot` without `--kind`).
+    """
+
+    name: str = attrs.field(validator=_valid_name)
+    draw: Callable = attrs.field(validator=_callable)
+    doc: str = ""
+    scenarios: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class LayoutSpec:
+    """A way to place a graph's nodes in the plane: `compute(topology, seed) -> (N, 2) array`.
+
+    `topologies` lists the graph families (topology names) for which it is the default layout of
+    the `graph` plot kind; `dps plot --layout NAME` picks any registered one.
+    """
+
+    name: str = attrs.field(validator=_valid_name)
+    compute: Callable = attrs.field(validator=_callable)
+    doc: str = ""
+    topologies: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
 #: record kind -> (record class, registration hook name)
 RECORD_KINDS: dict[str, tuple[type, str]] = {
     "scenario": (ScenarioSpec, "dps_register_scenarios"),
@@ -276,4 +306,6 @@ RECORD_KINDS: dict[str, tuple[type, str]] = {
     "demand": (DemandSpec, "dps_register_demands"),
     "archive_group": (ArchiveGroupSpec, "dps_register_archive_groups"),
     "command": (CommandSpec, "dps_register_commands"),
+    "plot": (PlotSpec, "dps_register_plots"),
+    "layout": (LayoutSpec, "dps_register_layouts"),
 }

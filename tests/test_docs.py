@@ -32,7 +32,12 @@ def python_blocks(path):
     return [p.split("```")[0] for p in parts]
 
 
-DOCS = [p for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))] if python_blocks(p)]
+# the tutorial mixes `dps` commands with Python: test_tutorial_runs runs it
+DOCS = [
+    p
+    for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    if python_blocks(p) and p.name != "tutorial.md"
+]
 
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
@@ -64,3 +69,44 @@ def test_every_hook_and_record_field_is_in_the_plugin_guide():
         assert found, f"docs/plugins.md does not list {cls.__name__}(...)"
         listed = [f.strip() for f in found.group(1).replace("\n", " ").split(",")]
         assert listed == [f.name for f in attrs.fields(cls)], f"{cls.__name__} fields in docs/plugins.md: {listed}"
+
+
+def test_reference_pages_are_current():
+    """docs/api.md and docs/hooks/ are generated from dps_core.__all__ and the hookspecs."""
+    gen = runpy.run_path(str(REPO / "docs" / "gen_reference.py"))
+    for path, text in gen["pages"]().items():
+        assert path.exists() and path.read_text() == text, f"{path.name} is stale: run python docs/gen_reference.py"
+
+
+def tutorial_blocks(path):
+    """(language, code) of every ```bash and ```python block, in page order."""
+    text = path.read_text()
+    out = []
+    for part in text.split("```")[1::2]:
+        lang, _, code = part.partition("\n")
+        if lang in ("bash", "python"):
+            out.append((lang, code))
+    return out
+
+
+@pytest.mark.slow
+def test_tutorial_runs(tmp_path, monkeypatch, capsys):
+    """Every `dps` command and Python block of the tutorial runs, in order (the install line is text)."""
+    pytest.importorskip("matplotlib")
+    import shlex
+
+    from dps_core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    blocks = tutorial_blocks(REPO / "docs" / "tutorial.md")
+    assert sum(lang == "bash" for lang, _ in blocks) >= 3
+    for i, (lang, code) in enumerate(blocks):
+        if lang == "python":
+            exec(compile(code, f"tutorial.md[{i}]", "exec"), {"__name__": "__docs__"})
+            continue
+        for line in code.strip().splitlines():
+            argv = shlex.split(line)
+            assert argv[0] == "dps", line
+            assert main(argv[1:]) == 0, (line, capsys.readouterr().err)
+    assert (tmp_path / "first-profiles.png").stat().st_size > 0 and (tmp_path / "sweep.png").exists()

@@ -1,5 +1,6 @@
 """Gather/scatter: scatter is the exact adjoint of gather for every operator and topology, and
-conservative mixing preserves total supply (DESIGN section 2)."""
+conservative mixing preserves total supply (goods are rival: what one node receives, another
+no longer has)."""
 
 import numpy as np
 import pytest

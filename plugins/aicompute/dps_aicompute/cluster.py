@@ -17,14 +17,24 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from dps_core import ConfigError, MetricSpec, ScenarioSpec, Setup, params
 
 from .catalogue import load_devices
 from .workload import Workload, capabilities
 
-__all__ = ["ClusterParams", "CLUSTER", "cluster_problem", "best_homogeneous", "optimal_mix", "THROUGHPUT", "PER_COST"]
+__all__ = [
+    "ClusterParams",
+    "CLUSTER",
+    "cluster_problem",
+    "best_homogeneous",
+    "best_whole_homogeneous",
+    "optimal_mix",
+    "whole_mix",
+    "THROUGHPUT",
+    "PER_COST",
+]
 
 
 @attrs.frozen
@@ -144,6 +154,68 @@ def optimal_mix(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float)
     if not res.success:
         raise ConfigError(f"the cluster problem has no solution: {res.message}")
     return float(res.x[-1]), res.x[:-1].reshape(n, K)
+
+
+def whole_mix(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """(requests per hour, whole devices m_i per type, device time h_ik per type and phase) of the
+    best cluster one can buy: the LP of `optimal_mix` with integer device counts (a mixed-integer
+    programme, HiGHS), sum_k h_ik <= m_i, sum_i price_i m_i <= B. A device may split its time
+    between phases, so h_ik stays fractional."""
+    n, K = C.shape
+    unit, _ = optimal_mix(C, d, prices, budget)  # X in units of the LP optimum keeps HiGHS well scaled
+    unit = unit if unit > 0 else 1.0
+    nv = n * K + n + 1  # h, m, x (X = unit * x)
+    c = np.zeros(nv)
+    c[-1] = -1.0
+    rows, lo, hi = [], [], []
+    for k in range(K):
+        if d[k] > 0:
+            row = np.zeros(nv)
+            row[k : n * K : K] = -C[:, k] / unit
+            row[-1] = d[k]
+            rows.append(row)
+            lo.append(-np.inf)
+            hi.append(0.0)
+    for i in range(n):
+        row = np.zeros(nv)
+        row[i * K : (i + 1) * K] = 1.0
+        row[n * K + i] = -1.0
+        rows.append(row)
+        lo.append(-np.inf)
+        hi.append(0.0)
+    row = np.zeros(nv)
+    row[n * K : n * K + n] = prices
+    rows.append(row)
+    lo.append(-np.inf)
+    hi.append(budget)
+    integrality = np.zeros(nv)
+    integrality[n * K : n * K + n] = 1
+    res = milp(
+        c,
+        constraints=LinearConstraint(np.array(rows), lo, hi),
+        integrality=integrality,
+        bounds=Bounds(0, np.inf),
+        options={"mip_rel_gap": 1e-6},
+    )
+    if not res.success:
+        raise ConfigError(f"the whole-device cluster problem has no solution: {res.message}")
+    m = np.round(res.x[n * K : n * K + n]).astype(np.int64)
+    return float(res.x[-1] * unit), m, res.x[: n * K].reshape(n, K)
+
+
+def best_whole_homogeneous(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float) -> tuple[int, int, float]:
+    """(type, devices, requests per hour) of the best single-type cluster of whole devices:
+    floor(B / price_i) devices, X_i = m_i / sum_k d_k / C_ik."""
+    best, arg, count = 0.0, -1, 0
+    need = d > 0
+    for i in range(len(prices)):
+        if np.any(C[i, need] <= 0):
+            continue
+        m = int(np.floor(budget / prices[i] + 1e-9))
+        x = m / (d[need] / C[i, need]).sum()
+        if x > best:
+            best, arg, count = x, i, m
+    return arg, count, best
 
 
 def _size(p: ClusterParams) -> tuple[int, int]:

@@ -22,3 +22,11 @@ def dps_register_metrics(register):
 @hookimpl
 def dps_register_commands(register):
     register(REDESIGN)
+
+
+@hookimpl
+def dps_register_plots(register):
+    from .plots import PLOTS
+
+    for spec in PLOTS:
+        register(spec)

@@ -1,9 +1,11 @@
 """`dps aicompute redesign CONFIG.toml`: a device mix for a workload and a budget.
 
 Runs the config's `cluster` scenario (writing its archive: the dps dynamics from a homogeneous
-start), solves the same problem globally as a linear programme, and prints the recommended mix
-(devices per type and what they do), its throughput per cost, and the best homogeneous cluster
-at the same cost (one device type running whole requests, no KV cache over the network).
+start), solves the same problem globally with whole devices (a mixed-integer programme; the linear
+programme with fractional devices is the bound it is compared with), and prints the recommended mix
+(whole devices per type, how busy they are and what they do), its throughput per cost, and the best
+homogeneous cluster of whole devices at the same cost (one device type running whole requests, no
+KV cache over the network).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import attrs
 
 from dps_core import CommandSpec, ConfigError, Simulation, params, parse_override
 
-from .cluster import ClusterParams, best_homogeneous, cluster_problem, optimal_mix
+from .cluster import ClusterParams, best_whole_homogeneous, cluster_problem, optimal_mix, whole_mix
 
 __all__ = ["REDESIGN", "redesign"]
 
@@ -30,38 +32,44 @@ def redesign(sim: Simulation) -> dict:
         )
     prm: ClusterParams = params.build(ClusterParams, sim.config.scenario.params, "scenario")
     base = Path(sim.config.run.output).parent if sim.config.run.output else None
-    # the best mix with and without disaggregated prefill/decode (moving the KV cache costs
-    # network capacity, so disaggregation is a choice, not a given)
+    # the best mix of whole devices with and without disaggregated prefill/decode (moving the KV
+    # cache costs network capacity, so disaggregation is a choice, not a given)
     designs = []
     for disaggregated in (True, False):
         option = attrs.evolve(prm, disaggregated=disaggregated)
         devs, C, d, prices = cluster_problem(option, base)
-        X, h = optimal_mix(C, d, prices, prm.budget)
-        designs.append((X, disaggregated, h, option.workload().phases))
+        X, m, h = whole_mix(C, d, prices, prm.budget)
+        X_lp, _ = optimal_mix(C, d, prices, prm.budget)
+        designs.append((X, disaggregated, m, h, X_lp, option.workload().phases))
         if not disaggregated:  # a homogeneous cluster runs whole requests on one device type
-            best_i, X_homog = best_homogeneous(C, d, prices, prm.budget)
-    X, disaggregated, h, phases = max(designs, key=lambda t: t[0])
+            best_i, best_m, X_homog = best_whole_homogeneous(C, d, prices, prm.budget)
+    X, disaggregated, m, h, X_lp, phases = max(designs, key=lambda t: t[0])
     mix = []
     for i, dev in enumerate(devs):
-        n = float(h[i].sum())
-        if n > 1e-6:
+        n = int(m[i])
+        busy = float(h[i].sum())
+        if n > 0:
             mix.append(
                 {
                     "device": dev.name,
                     "devices": n,
                     "dollars_per_hour": n * dev.price_per_hour,
-                    "phases": {phases[k]: float(h[i, k] / n) for k in range(len(phases)) if h[i, k] > 1e-6 * n},
+                    "busy": busy / n,
+                    "phases": {phases[k]: float(h[i, k] / busy) for k in range(len(phases)) if h[i, k] > 1e-6 * busy},
                 }
             )
     dyn = sim.history.get("throughput")
     return {
         "budget": prm.budget,
+        "spent": float(sum(x["dollars_per_hour"] for x in mix)),
         "disaggregated": disaggregated,
         "mix": mix,
         "throughput": X,
         "throughput_per_cost": X / prm.budget,
+        "fractional_optimum": X_lp,
         "homogeneous": {
             "device": devs[best_i].name if best_i >= 0 else None,
+            "devices": best_m,
             "throughput": X_homog,
             "throughput_per_cost": X_homog / prm.budget,
         },
@@ -94,14 +102,18 @@ def _run(args) -> int:
         f"redesign for {sim.model.n_agents} device types, budget ${rec['budget']:.0f} per hour; prefill and decode "
         + ("on different devices (the KV cache crosses the network)" if rec["disaggregated"] else "on the same devices")
     )
-    print(f"{'device':<16}{'devices':>10}{'$/hour':>10}  phases")
+    print(f"{'device':<16}{'devices':>8}{'$/hour':>10}{'busy':>7}  phases (share of busy time)")
     for m in rec["mix"]:
-        phases = ", ".join(f"{k} {v:.0%}" for k, v in m["phases"].items())
-        print(f"{m['device']:<16}{m['devices']:>10.1f}{m['dollars_per_hour']:>10.1f}  {phases}")
+        phases = ", ".join(f"{k} {v:.0%}" for k, v in m["phases"].items() if v >= 0.005)
+        print(f"{m['device']:<16}{m['devices']:>8d}{m['dollars_per_hour']:>10.1f}{m['busy']:>7.0%}  {phases}")
     hom = rec["homogeneous"]
-    print(f"predicted throughput: {rec['throughput']:.4g} requests/hour, {rec['throughput_per_cost']:.4g} per $/hour")
     print(
-        f"best homogeneous cluster ({hom['device']}): {hom['throughput']:.4g} requests/hour, "
+        f"spent ${rec['spent']:.1f} of ${rec['budget']:.0f} per hour on whole devices; predicted throughput "
+        f"{rec['throughput']:.4g} requests/hour,\n{rec['throughput'] / rec['fractional_optimum']:.2%} of the "
+        f"bound with fractional devices ({rec['fractional_optimum']:.4g})"
+    )
+    print(
+        f"best homogeneous cluster ({hom['devices']} x {hom['device']}): {hom['throughput']:.4g} requests/hour, "
         f"{hom['throughput_per_cost']:.4g} per $/hour; the mix gains x{rec['gain_over_homogeneous']:.3f}"
     )
     dyn = rec["dynamics"]

@@ -2,6 +2,7 @@
 store versus recompute against its closed-form crossover, and `dps aicompute redesign`."""
 
 import json
+import re
 
 import attrs
 import numpy as np
@@ -144,11 +145,16 @@ def test_redesign_command(tmp_path, monkeypatch, capsys):
     assert main(["aicompute", "redesign", str(cfg), "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["gain_over_homogeneous"] > 1.03 and rec["disaggregated"]
-    assert sum(m["dollars_per_hour"] for m in rec["mix"]) == pytest.approx(1000.0, rel=1e-6)
+    # whole devices within the budget, never above the fractional (LP) bound
+    assert all(isinstance(m["devices"], int) and m["devices"] > 0 for m in rec["mix"])
+    assert rec["spent"] == pytest.approx(sum(m["dollars_per_hour"] for m in rec["mix"])) and rec["spent"] <= 1000.0
+    assert rec["throughput"] <= rec["fractional_optimum"] * (1 + 1e-9)
+    assert rec["homogeneous"]["devices"] == int(rec["homogeneous"]["devices"])
     assert (tmp_path / rec["archive"]).exists()
     assert main(["aicompute", "redesign", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "best homogeneous cluster" in out and "requests/hour" in out
+    assert not re.search(r"^\S+\s+\d+\.\d", out.split("phases (share of busy time)")[1], re.M)  # no "95.3 H100"
     other = tmp_path / "g.toml"
     other.write_text('[scenario]\nname = "generic"\n[run]\nsteps = 5\n')
     assert main(["aicompute", "redesign", str(other)]) == 2
@@ -161,3 +167,16 @@ def test_the_plugin_passes_the_conformance_harness():
 
     checks = check_plugin("aicompute")
     assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]
+
+
+def test_whole_devices_by_hand():
+    """One phase, type A: 10 requests/hour for $4, type B: 3 for $1, $9.5: fractional devices give
+    9.5 x 3 = 28.5 (all B); whole devices: 9 B (27) beats 1 A + 5 B (25) and 2 A + 1 B (23)."""
+    from dps_aicompute.cluster import best_whole_homogeneous, optimal_mix, whole_mix
+
+    C, d, prices = np.array([[10.0], [3.0]]), np.array([1.0]), np.array([4.0, 1.0])
+    assert optimal_mix(C, d, prices, 9.5)[0] == pytest.approx(28.5)
+    X, m, h = whole_mix(C, d, prices, 9.5)
+    assert X == pytest.approx(27.0) and m.tolist() == [0, 9]
+    assert np.all(h.sum(axis=1) <= m + 1e-9)  # no device works more than its hour
+    assert best_whole_homogeneous(C, d, prices, 9.5) == (1, 9, pytest.approx(27.0))

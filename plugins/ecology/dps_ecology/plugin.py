@@ -23,3 +23,11 @@ def dps_register_signals(register):
 def dps_register_metrics(register):
     register(BIOMASS)
     register(RICHNESS)
+
+
+@hookimpl
+def dps_register_plots(register):
+    from .plots import PLOTS
+
+    for spec in PLOTS:
+        register(spec)

@@ -23,3 +23,11 @@ def dps_register_demands(register):
 @hookimpl
 def dps_register_metrics(register):
     register(WELFARE)
+
+
+@hookimpl
+def dps_register_plots(register):
+    from .plots import PLOTS
+
+    for spec in PLOTS:
+        register(spec)

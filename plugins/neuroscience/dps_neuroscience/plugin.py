@@ -436,3 +436,11 @@ def dps_register_modes(register):
 def dps_register_metrics(register):
     for spec in METRICS:
         register(spec)
+
+
+@hookimpl
+def dps_register_plots(register):
+    from .plots import PLOTS
+
+    for spec in PLOTS:
+        register(spec)

@@ -16,6 +16,7 @@ import numpy as np
 from dps_core import ConfigError, TopologySpec, hookimpl, params
 
 from . import graphs
+from .layouts import LAYOUTS
 
 
 def _bad(key: str, message: str) -> ConfigError:
@@ -209,4 +210,10 @@ TOPOLOGIES = (
 @hookimpl
 def dps_register_topologies(register):
     for spec in TOPOLOGIES:
+        register(spec)
+
+
+@hookimpl
+def dps_register_layouts(register):
+    for spec in LAYOUTS:
         register(spec)
