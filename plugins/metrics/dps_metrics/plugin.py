@@ -10,6 +10,7 @@ import numpy as np
 from dps_core import MetricSpec, hookimpl, params
 
 from . import diversity as dv
+from . import spatial as spt
 from .robustness import robustness
 
 
@@ -127,6 +128,94 @@ def _robustness(ctx):
     return robustness(ctx.simulation, ctx, prm.fraction, prm.trials, prm.steps, prm.seed)
 
 
+# --- spatial scale on the communication graph (law 3) ------------------------------------------------
+
+CORR_DISTANCES = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def _sources_param():
+    return params.param(
+        32,
+        doc="source agents sampled for breadth-first search (every agent when N is not larger: exact)",
+        validator=params.at_least(1),
+    )
+
+
+def _seed_param():
+    return params.param(0, doc="seed of the source sample (its own stream)", validator=params.non_negative)
+
+
+@attrs.frozen
+class CorrelationParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    max_distance: int = params.param(
+        32, doc="largest graph distance at which C(d) is estimated", validator=params.at_least(1)
+    )
+
+
+@attrs.frozen
+class LocalHeterogeneityParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    share: float = params.param(
+        0.9, doc="share of the global Hill number the local one must reach", validator=params.in_range(0, 1)
+    )
+    max_radius: int = params.param(16, doc="largest ball radius tried", validator=params.at_least(1))
+
+
+@attrs.frozen
+class SelfSufficiencyParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    tolerance: float = params.param(
+        0.1,
+        doc="a ball is self-sufficient when its demand met is within this fraction of the whole graph's",
+        validator=params.in_range(0, 1),
+    )
+    max_radius: int = params.param(16, doc="largest ball radius tried", validator=params.at_least(1))
+
+
+@attrs.frozen
+class ReachParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+
+
+def _roots(ctx) -> np.ndarray:
+    return np.sqrt(_distributions(ctx))
+
+
+def _spatial_correlation(ctx):
+    prm: CorrelationParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    C, se, _ = spt.similarity_by_distance(_roots(ctx), sd, max(prm.max_distance, max(CORR_DISTANCES)))
+    out = {f"corr_d{d}": float(C[d]) for d in CORR_DISTANCES}
+    out["corr_se_d1"] = float(se[1])
+    out["correlation_length"] = spt.correlation_length(C[: prm.max_distance + 1])
+    return out
+
+
+def _local_heterogeneity(ctx):
+    prm: LocalHeterogeneityParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    radius, ratios = spt.local_heterogeneity(_roots(ctx), dv.abundances(ctx.w), sd, prm.share, prm.max_radius)
+    return {"heterogeneity_radius": radius, "local_hill_ratio_r1": float(ratios[1])}
+
+
+def _self_sufficiency(ctx):
+    prm: SelfSufficiencyParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    radius, met = spt.self_sufficiency(ctx.Y, np.abs(ctx.D), sd, prm.tolerance, prm.max_radius)
+    return {"self_sufficiency_radius": radius, "local_met_r0": float(met[0])}
+
+
+def _reach(ctx):
+    prm: ReachParams = ctx.params
+    mean, se = spt.mean_path_length(spt.source_distances(ctx.model.topology, prm.sources, prm.seed))
+    return {"mean_path": mean, "mean_path_se": se}
+
+
 METRICS = (
     MetricSpec("specialisation", _specialisation, doc="1 - mean_i H(s_i) / log K"),
     MetricSpec(
@@ -154,6 +243,34 @@ METRICS = (
         params=RobustnessParams,
         outputs=("robust_random", "robust_targeted", "robust_random_adapted", "robust_targeted_adapted"),
         doc="productivity kept after removing agents at random or by contribution, without and with re-adaptation",
+    ),
+    MetricSpec(
+        "spatial_correlation",
+        _spatial_correlation,
+        params=CorrelationParams,
+        outputs=(*(f"corr_d{d}" for d in CORR_DISTANCES), "corr_se_d1", "correlation_length"),
+        doc="C(d): mean profile overlap of agents at graph distance d minus the all-pairs mean; where |C| falls to |C(1)|/e",
+    ),
+    MetricSpec(
+        "local_heterogeneity",
+        _local_heterogeneity,
+        params=LocalHeterogeneityParams,
+        outputs=("heterogeneity_radius", "local_hill_ratio_r1"),
+        doc="graph radius whose balls hold a share (0.9) of the global Hill number (q = 1), and the ratio at radius 1",
+    ),
+    MetricSpec(
+        "self_sufficiency",
+        _self_sufficiency,
+        params=SelfSufficiencyParams,
+        outputs=("self_sufficiency_radius", "local_met_r0"),
+        doc="graph radius whose balls meet their own demand nearly as well as the whole graph, and one agent's share",
+    ),
+    MetricSpec(
+        "reach",
+        _reach,
+        params=ReachParams,
+        outputs=("mean_path", "mean_path_se"),
+        doc="the topology's reach: mean shortest path (hops) over reachable pairs, with its sampling error",
     ),
 )
 
