@@ -15,6 +15,7 @@ from .diversity import (
     similarity_times,
     specialisation,
 )
+from .optimum import ReferenceOptimum, reference_optimum, split_count
 from .robustness import kept_share
 from .spatial import (
     correlation_length,
@@ -47,5 +48,8 @@ __all__ = [
     "mean_path_length",
     "local_heterogeneity",
     "self_sufficiency",
+    "ReferenceOptimum",
+    "reference_optimum",
+    "split_count",
     "__version__",
 ]

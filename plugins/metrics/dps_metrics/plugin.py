@@ -11,6 +11,7 @@ from dps_core import MetricSpec, hookimpl, params
 
 from . import diversity as dv
 from . import spatial as spt
+from .optimum import reference_optimum
 from .robustness import robustness
 
 
@@ -216,6 +217,36 @@ def _reach(ctx):
     return {"mean_path": mean, "mean_path_se": se}
 
 
+# --- gap to the reference optimum of the generic scenario (laws 1-2) ---------------------------------
+
+
+@attrs.frozen
+class OptimumGapParams:
+    max_splits: int = params.param(
+        1_000_000,
+        doc="evaluate every split of agents over peaks when there are at most this many, else single-agent exchanges",
+        validator=params.at_least(1),
+    )
+    polish_steps: int = params.param(
+        2000, doc="gradient-ascent steps polishing the best split", validator=params.non_negative
+    )
+    polish_eta: float = params.param(0.01, doc="learning rate of the polish", validator=params.positive)
+
+
+def _optimum_gap(ctx):
+    prm: OptimumGapParams = ctx.params
+    ref = reference_optimum(
+        ctx.simulation, max_splits=prm.max_splits, polish_steps=prm.polish_steps, polish_eta=prm.polish_eta
+    )
+    here = efficacy_of_context(ctx)
+    return {"reference_efficacy": ref.efficacy, "efficacy_gap": (ref.efficacy - here) / ref.efficacy}
+
+
+def efficacy_of_context(ctx) -> float:
+    total = float(np.abs(ctx.D).sum() * (ctx.n_agents if ctx.D.shape[0] == 1 else 1))
+    return ctx.utility() / total if total > 0 else float("nan")
+
+
 METRICS = (
     MetricSpec("specialisation", _specialisation, doc="1 - mean_i H(s_i) / log K"),
     MetricSpec(
@@ -271,6 +302,13 @@ METRICS = (
         params=ReachParams,
         outputs=("mean_path", "mean_path_se"),
         doc="the topology's reach: mean shortest path (hops) over reachable pairs, with its sampling error",
+    ),
+    MetricSpec(
+        "optimum_gap",
+        _optimum_gap,
+        params=OptimumGapParams,
+        outputs=("reference_efficacy", "efficacy_gap"),
+        doc="generic scenario: efficacy of the reference optimum (best split of agents over peaks, polished) and the relative gap to it",
     ),
 )
 

@@ -194,9 +194,7 @@ def local_heterogeneity(R: np.ndarray, p: np.ndarray, sd: SourceDistances, share
     return crossing(ratios, share, below=False), ratios
 
 
-def self_sufficiency(
-    Y: np.ndarray, D: np.ndarray, sd: SourceDistances, tolerance: float = 0.1, max_radius: int = 16
-):
+def self_sufficiency(Y: np.ndarray, D: np.ndarray, sd: SourceDistances, tolerance: float = 0.1, max_radius: int = 16):
     """(radius, met): the ball radius at which the demand met inside a ball from the supply produced
     inside it, m_r = sum_k min(sum_B Y_jk, sum_B D_jk) / sum_k sum_B D_jk (mean over sources),
     first reaches (1 - tolerance) times the same share for the whole graph; and m_r for
