@@ -108,7 +108,10 @@ def _demand_modes(ctx):
     prm: DemandModesParams = ctx.params
     if prm.kernel_kappa is None and ctx.model.task_similarity is not None:
         return dv.demand_modes(ctx.D, prm.q, Z=ctx.model.task_similarity)
-    return dv.demand_modes(ctx.D, prm.q, ring_kappa=_ring_kappa(ctx, prm.kernel_kappa))
+    kappa = _ring_kappa(ctx, prm.kernel_kappa)
+    if kappa is None:  # free or signed profiles: one agent can take any shape, so no breadth says what a mode is
+        return float("nan")
+    return dv.demand_modes(ctx.D, prm.q, ring_kappa=kappa)
 
 
 # --- robustness ----------------------------------------------------------------------------------------

@@ -202,3 +202,11 @@ def test_metrics_in_a_run_and_bad_parameters():
         Simulation.from_config({**cfg, "metrics": {"names": ["robustness"], "robustness": {"fraction": 1.0}}})
     with pytest.raises(ConfigError, match="unknown metric 'hil'.*Did you mean 'hill'"):
         Simulation.from_config({**cfg, "metrics": {"names": ["hil"]}})
+
+
+def test_demand_modes_not_applicable_for_free_profiles():
+    # a free profile can copy any demand shape: no breadth defines a mode, so the metric is NaN
+    cfg = {"profile": {"family": "free"}, "metrics": {"names": ["demand_modes"]}}
+    assert math.isnan(Simulation.from_config(cfg).metrics()["demand_modes"])
+    cfg["metrics"]["demand_modes"] = {"kernel_kappa": 8.0}  # an explicit breadth makes it defined again
+    assert Simulation.from_config(cfg).metrics()["demand_modes"] == pytest.approx(3.0, abs=0.3)
