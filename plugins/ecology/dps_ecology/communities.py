@@ -150,9 +150,9 @@ def _bd_build(ctx) -> Setup:
     p: BiodiversityParams = ctx.params
     loss = ctx.config.signal.params.get("loss", 1.0)
     e = ctx.config.signal.params.get("conversion", 1.0)
-    if p.inflow - loss * p.rstar_high <= 0:
+    if p.inflow - loss * p.rstar_high < 0:
         raise ConfigError(
-            "config key 'scenario.inflow' must exceed loss * rstar_high: every species must be able to persist alone"
+            "config key 'scenario.inflow' must be at least loss * rstar_high: every species must be able to persist alone"
         )
     patches, rstar = [], []
     for plot, S in enumerate(s for s in p.richness for _ in range(p.plots)):
