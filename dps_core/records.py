@@ -124,6 +124,9 @@ class ScenarioSpec:
     `size(params) -> (agents, tasks)` must be cheap: the engine checks memory with it before
     anything is allocated. `defaults` are config tables applied under the user's config (a
     sparse-coding scenario sets its profile family, mixing, signal and mode this way).
+    `summary(simulation) -> {label: text}`, when given, states the scenario's headline result
+    (prices and outputs, densities, productivity by richness); `dps run` prints it after the
+    metrics.
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -132,6 +135,7 @@ class ScenarioSpec:
     params: type = NoParams
     defaults: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     doc: str = ""
+    summary: Callable | None = attrs.field(default=None, validator=_optional_callable)
 
 
 @attrs.frozen
