@@ -2,7 +2,7 @@
 world and the complete graph, and print C(d), the correlation length and the other spatial scales at
 the end of each run (docs/law3.md shows the output).
 
-Usage: python examples/spatial_sweep.py [--seed 1] [--steps 3000] [--mixing conservative]
+Usage: python examples/spatial_sweep.py [--seed 1] [--steps 3000] [--mixing conservative] [--turns 0]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--mixing", default="conservative", choices=["conservative", "shared"])
+    ap.add_argument("--turns", type=float, default=None, help="override scenario.turns (0: the same demand everywhere)")
     args = ap.parse_args()
     base = load_config(HERE / "spatial_ring.toml").to_dict()
     head = ["graph", "efficacy", "hill_q1", *SHOWN, "corr_se_d1", "het_radius", "self_suff_r", "mean_path"]
@@ -37,6 +38,8 @@ def main() -> None:
         cfg = {**base, "topology": topo}
         cfg["run"] = {**base["run"], "seed": args.seed, "steps": args.steps, "record_every": args.steps}
         cfg["mixing"] = {**base["mixing"], "name": args.mixing}
+        if args.turns is not None:
+            cfg["scenario"] = {**base["scenario"], "turns": args.turns}
         sim = Simulation.from_config(cfg)
         sim.step(args.steps)
         m = sim.metrics()

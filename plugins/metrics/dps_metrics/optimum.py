@@ -40,11 +40,24 @@ def split_count(agents: int, peaks: int) -> int:
     return math.comb(agents + peaks - 1, peaks - 1)
 
 
+def _split_batches(n: int, p: int, batch: int = 100_000):
+    """Every composition of n into p non-negative parts (stars and bars), in batches of rows."""
+    if p == 1:
+        yield np.array([[n]], dtype=np.int64)
+        return
+    combos = itertools.combinations(range(n + p - 1), p - 1)
+    while True:
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.islice(combos, batch)), dtype=np.int64)
+        if flat.size == 0:
+            return
+        bars = flat.reshape(-1, p - 1)
+        edges = np.hstack([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + p - 1)])
+        yield np.diff(edges, axis=1) - 1
+
+
 def _all_splits(n: int, p: int) -> np.ndarray:
-    """Every composition of n into p non-negative parts (stars and bars), one per row."""
-    bars = np.array(list(itertools.combinations(range(n + p - 1), p - 1)), dtype=np.int64).reshape(-1, p - 1)
-    edges = np.hstack([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + p - 1)])
-    return np.diff(edges, axis=1) - 1
+    """Every composition of n into p non-negative parts, one per row (small cases)."""
+    return np.vstack(list(_split_batches(n, p)))
 
 
 def total_demand(D: np.ndarray, n_agents: int) -> float:
@@ -155,9 +168,13 @@ def reference_optimum(
 
     count = split_count(n, p)
     if count <= max_splits:
-        splits = _all_splits(n, p)
-        u = model.utility(splits)
-        best, method, evaluated = splits[int(np.argmax(u))], "exhaustive", count
+        best, top = None, -np.inf
+        for splits in _split_batches(n, p):
+            u = model.utility(splits)
+            r = int(np.argmax(u))
+            if u[r] > top:
+                best, top = splits[r].copy(), u[r]
+        method, evaluated = "exhaustive", count
     else:
         best, evaluated = _exchange(model, _proportional(n, weights))
         method = "exchange"

@@ -83,3 +83,12 @@ def test_annealed_payoff_exploration_within_5_percent_for_ten_seeds(peaks):
         gaps.append(sim.metrics()["efficacy_gap"])
     assert max(gaps) <= 0.05, gaps
     assert all(math.isfinite(g) for g in gaps)
+
+
+def test_split_batches_cover_every_split_once():
+    from dps_metrics.optimum import _split_batches
+
+    rows = np.vstack(list(_split_batches(7, 4, batch=13)))  # batches smaller than the 120 splits
+    assert len(rows) == split_count(7, 4) == 120
+    assert len({tuple(r) for r in rows}) == 120 and np.all(rows.sum(axis=1) == 7) and rows.min() >= 0
+    assert np.vstack(list(_split_batches(5, 1))).tolist() == [[5]]
