@@ -11,7 +11,7 @@ from dps_core import MetricSpec, hookimpl, params
 
 from . import diversity as dv
 from . import spatial as spt
-from .optimum import reference_optimum
+from .optimum import reference_optimum, total_demand
 from .robustness import robustness
 
 
@@ -241,12 +241,12 @@ def _optimum_gap(ctx):
     ref = reference_optimum(
         ctx.simulation, max_splits=prm.max_splits, polish_steps=prm.polish_steps, polish_eta=prm.polish_eta
     )
-    here = efficacy_of_context(ctx)
+    here = _efficacy_here(ctx)
     return {"reference_efficacy": ref.efficacy, "efficacy_gap": (ref.efficacy - here) / ref.efficacy}
 
 
-def efficacy_of_context(ctx) -> float:
-    total = float(np.abs(ctx.D).sum() * (ctx.n_agents if ctx.D.shape[0] == 1 else 1))
+def _efficacy_here(ctx) -> float:
+    total = total_demand(ctx.D, ctx.n_agents)
     return ctx.utility() / total if total > 0 else float("nan")
 
 
