@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .assembly import TopologyContext
     from .context import StepContext
+    from .plotting import PlotContext
     from .records import Setup
     from .simulation import ScenarioContext, Simulation
     from .topology import Topology
@@ -29,11 +30,14 @@ __all__ = [
     "DemandUpdate",
     "GroupDeclare",
     "GroupWrite",
+    "LayoutCompute",
     "MetricCompute",
     "ModeDraw",
     "ModeUpdate",
+    "PlotDraw",
     "ScenarioBuild",
     "ScenarioSize",
+    "ScenarioSummary",
     "SignalAdvance",
     "SignalGradient",
     "SignalUtility",
@@ -51,6 +55,12 @@ class ScenarioSize(Protocol):
     """`size(params) -> (agents, tasks)`, cheap: memory is checked with it before `build`."""
 
     def __call__(self, params: Any, /) -> tuple[int, int]: ...
+
+
+class ScenarioSummary(Protocol):
+    """`summary(simulation) -> {label: text}`: the scenario's headline result, printed by `dps run`."""
+
+    def __call__(self, simulation: Simulation, /) -> Mapping[str, str]: ...
 
 
 class TopologyBuild(Protocol):
@@ -130,3 +140,15 @@ class CommandRun(Protocol):
     """`run(args) -> exit code` (None means 0)."""
 
     def __call__(self, args: argparse.Namespace, /) -> int | None: ...
+
+
+class PlotDraw(Protocol):
+    """`draw(ctx)`: draw into `ctx.figure` from `ctx.archive`."""
+
+    def __call__(self, ctx: PlotContext, /) -> None: ...
+
+
+class LayoutCompute(Protocol):
+    """`compute(topology, seed) -> (N, 2)` node positions in the plane."""
+
+    def __call__(self, topology: Topology, seed: int, /) -> np.ndarray: ...

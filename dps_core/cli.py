@@ -141,10 +141,12 @@ def cmd_run(args) -> int:
     start = sim.metrics()
     progress = not args.no_progress and not args.json and sys.stderr.isatty()
     result = sim.run(output, progress=progress, overwrite=args.overwrite and explicit)
+    headline = scenario_summary(sim)
     if args.json:
         print(
             json.dumps(
                 {
+                    "summary": headline,
                     "status": result.status,
                     "step": result.step,
                     "archive": str(result.archive),
@@ -164,8 +166,22 @@ def cmd_run(args) -> int:
         f"{result.step} steps ({result.status}) in {result.seconds:.2f} s, {sim.backend} kernel"
     )
     _print_table(rows, ["metric", "start", "end"])
+    for label, text in headline.items():
+        print(f"{label}: {text}")
     print(f"archive: {result.archive}")
     return 0
+
+
+def scenario_summary(sim) -> dict[str, str]:
+    """The scenario's headline result at the simulation's current state ({} when it has none)."""
+    name = sim.config.scenario.name
+    if name == "arrays":
+        return {}
+    spec = sim.registry.get("scenario", name, "scenario.name")
+    if spec.summary is None:
+        return {}
+    out = sim.call_plugin(sim.scenario_plugin, f"scenario '{name}' (summary)", spec.summary, sim)
+    return {str(k): str(v) for k, v in dict(out).items()}
 
 
 def cmd_validate(args) -> int:

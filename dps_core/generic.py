@@ -42,6 +42,16 @@ def peak_mixture(x: np.ndarray, centres, widths, weights, floor: float = 0.0) ->
     return (1 - floor) * row + floor / len(x)
 
 
+def turned_rows(row: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """One copy of a ring-periodic demand row per angle, each turned by its angle (Fourier shift,
+    exact for whole task steps; ringing clipped and each row's total kept)."""
+    K = len(row)
+    m = np.arange(K // 2 + 1)
+    F = np.fft.rfft(row)[None, :] * np.exp(-1j * np.asarray(angles, dtype=np.float64)[:, None] * m[None, :])
+    D = np.maximum(np.fft.irfft(F, n=K, axis=-1), 0.0)
+    return D * (row.sum() / D.sum(axis=1, keepdims=True))
+
+
 @attrs.frozen
 class GenericParams:
     agents: int = P.param(48, doc="number of agents N", validator=P.positive)
@@ -54,6 +64,10 @@ class GenericParams:
     )
     offset: float = P.param(0.0, doc="centre of the first peak when centres are evenly spaced", unit="rad")
     floor: float = P.param(0.0, doc="fraction of demand spread uniformly over all tasks", validator=P.probability)
+    turns: float = P.param(
+        0.0,
+        doc="demand that varies over the graph: node i's demand is turned by 2*pi*turns*i/N around the task ring (0: the same demand at every node)",
+    )
 
     def __attrs_post_init__(self):
         n = self.peaks
@@ -82,8 +96,11 @@ def _build(ctx) -> Setup:
     demand = peak_mixture(x, centres, widths, weights, p.floor)
     if not np.all(np.isfinite(demand)):
         raise ConfigError("scenario 'generic': demand is not finite; check width, weights and floor")
+    rows = (
+        demand[None, :] if p.turns == 0 else turned_rows(demand, 2 * math.pi * p.turns * np.arange(p.agents) / p.agents)
+    )
     return Setup(
-        demand=demand[None, :],
+        demand=rows,
         n_agents=p.agents,
         task_positions=x,
         info={"centres": list(centres), "widths": list(widths), "weights": list(weights)},

@@ -38,6 +38,16 @@ class AscentParams:
     noise: float = P.param(
         0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
     )
+    anneal: float = P.param(
+        0.0,
+        doc="annealing time: the noise falls linearly from `noise` at t = 0 to zero at t = anneal (0: constant noise)",
+        unit="time",
+        validator=P.non_negative,
+    )
+    explore: Literal["uniform", "payoff"] = P.param(
+        "uniform",
+        doc="who explores: every agent alike, or agents in proportion to how poorly paid they are (1 - v_i / max v, v = dJ/dw)",
+    )
 
 
 @attrs.frozen
@@ -52,6 +62,16 @@ class ReplicatorParams:
     )
     noise: float = P.param(
         0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
+    )
+    anneal: float = P.param(
+        0.0,
+        doc="annealing time: the noise falls linearly from `noise` at t = 0 to zero at t = anneal (0: constant noise)",
+        unit="time",
+        validator=P.non_negative,
+    )
+    explore: Literal["uniform", "payoff"] = P.param(
+        "uniform",
+        doc="who explores: every agent alike, or agents in proportion to how poorly paid they are (1 - v_i / max v, v = dJ/dw)",
     )
 
 
@@ -98,13 +118,36 @@ class TatonnementParams:
 # --- draws -----------------------------------------------------------------------------------------
 
 
+def noise_factor(params, time: float) -> float:
+    """The annealing schedule: 1 without annealing, else max(0, 1 - t / anneal) at the start of
+    the step taken from time t."""
+    anneal = getattr(params, "anneal", 0.0)
+    return 1.0 if anneal == 0.0 else max(0.0, 1.0 - time / anneal)
+
+
 def _noise_draw(ctx) -> dict:
-    """Standard normals for exploration noise on the profile parameters that take noise."""
-    if getattr(ctx.params, "noise", 0.0) == 0.0:
+    """Normals for exploration noise on the profile parameters that take noise, scaled by the
+    annealing schedule here (outside any kernel), so every kernel applies noise * sqrt(dt) * draw
+    unchanged. Once annealed to zero nothing is drawn."""
+    factor = noise_factor(ctx.params, ctx.time)
+    if getattr(ctx.params, "noise", 0.0) == 0.0 or factor == 0.0:
         return {}
     fam = ctx.model.family
     name = "mu" if fam.name == "vonmises" else fam.params[0]
-    return {f"noise/{name}": ctx.rng.standard_normal(ctx.profile[name].shape)}
+    xi = ctx.rng.standard_normal(ctx.profile[name].shape)
+    if getattr(ctx.params, "explore", "uniform") == "payoff":
+        factor = factor * _poorly_paid(ctx).reshape((-1,) + (1,) * (xi.ndim - 1))
+    return {f"noise/{name}": xi if np.isscalar(factor) and factor == 1.0 else factor * xi}
+
+
+def _poorly_paid(ctx) -> np.ndarray:
+    """1 - v_i / max_j v_j with v = dJ/dw (the value of a unit of resource in agent i's hands),
+    clipped to [0, 1]: 0 for the best-paid agent, 1 for one whose output is worth nothing
+    (win-stay, lose-shift; Nowak & Sigmund 1993, Nature 364:56)."""
+    _, v = ctx.gradients()
+    v = np.maximum(np.asarray(v, dtype=np.float64), 0.0)
+    top = v.max() if v.size else 0.0
+    return np.clip(1.0 - v / top, 0.0, 1.0) if top > 0 else np.ones_like(v)
 
 
 def _partner_draw(ctx) -> dict:

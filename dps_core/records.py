@@ -23,11 +23,14 @@ from .callables import (
     DemandUpdate,
     GroupDeclare,
     GroupWrite,
+    LayoutCompute,
     MetricCompute,
     ModeDraw,
     ModeUpdate,
+    PlotDraw,
     ScenarioBuild,
     ScenarioSize,
+    ScenarioSummary,
     SignalAdvance,
     SignalGradient,
     SignalUtility,
@@ -148,6 +151,9 @@ class ScenarioSpec:
     `size(params) -> (agents, tasks)` must be cheap: the engine checks memory with it before
     anything is allocated. `defaults` are config tables applied under the user's config (a
     sparse-coding scenario sets its profile family, mixing, signal and mode this way).
+    `summary(simulation) -> {label: text}`, when given, states the scenario's headline result
+    (prices and outputs, densities, productivity by richness); `dps run` prints it after the
+    metrics.
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -156,6 +162,7 @@ class ScenarioSpec:
     params: type = NoParams
     defaults: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     doc: str = ""
+    summary: ScenarioSummary | None = attrs.field(default=None, validator=_optional_callable)
 
 
 @attrs.frozen
@@ -277,9 +284,9 @@ class PlotSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    draw: Callable = attrs.field(validator=_callable)
+    draw: PlotDraw = attrs.field(validator=_callable)
     doc: str = ""
-    scenarios: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    scenarios: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 @attrs.frozen
@@ -291,9 +298,9 @@ class LayoutSpec:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    compute: Callable = attrs.field(validator=_callable)
+    compute: LayoutCompute = attrs.field(validator=_callable)
     doc: str = ""
-    topologies: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    topologies: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
 
 #: record kind -> (record class, registration hook name)

@@ -282,6 +282,7 @@ class Simulation:
         )
         self._step = kernel_step(self.model)
         self.series_names = ["change"] + [s for b in self.metric_specs for s in b.spec.series]
+        self.config = config = _without_other_family_snapshots(config, self.state)
         for name in config.archive.snapshots:
             self.snapshot_array(name)  # validates names before a run starts
 
@@ -656,6 +657,22 @@ def _stored_inputs(ar) -> list[InputFile]:
             )
         )
     return out
+
+
+def _without_other_family_snapshots(config: Config, state: State) -> Config:
+    """The config without snapshot names that are parameters of another profile family ('mu' after
+    switching profile.family to 'free'), so switching the family of an example needs no other edit;
+    each dropped name is logged."""
+    other = {"logits", "mu", "kappa", "atoms"} - set(state.profile)
+    drop = [name for name in config.archive.snapshots if name in other]
+    if not drop:
+        return config
+    for name in drop:
+        log.warning(
+            "snapshot not stored", array=name, reason=f"not a parameter of profile.family '{config.profile.family}'"
+        )
+    keep = tuple(n for n in config.archive.snapshots if n not in drop)
+    return attrs.evolve(config, archive=attrs.evolve(config.archive, snapshots=keep))
 
 
 class _NoBar:

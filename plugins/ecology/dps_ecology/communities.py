@@ -29,6 +29,7 @@ __all__ = [
     "MetacommunityParams",
     "METACOMMUNITY",
     "loreau_hector",
+    "pianka_overlap",
 ]
 
 _BASE = {
@@ -104,6 +105,31 @@ def macarthur_to_lotka_volterra(c: np.ndarray, m: np.ndarray, K: np.ndarray, r: 
     return e * c @ K - m, e * (c * K[None, :]) @ c.T / r
 
 
+def pianka_overlap(c: np.ndarray) -> np.ndarray:
+    """Pianka's (1973) niche overlap O_ij = sum_k c_ik c_jk / sqrt(sum_k c_ik^2 sum_k c_jk^2)."""
+    norm = np.sqrt((c * c).sum(axis=1))
+    return (c @ c.T) / np.outer(norm, norm)
+
+
+def _cr_summary(sim) -> dict[str, str]:
+    """Surviving consumers and their densities, and the niche overlap among them."""
+    labels = sim.agent_labels or tuple(f"consumer {i}" for i in range(sim.model.n_agents))
+    w = np.abs(sim.state.w)
+    alive = np.flatnonzero(w > 1e-4 * w.sum()) if w.sum() > 0 else np.array([], dtype=int)
+    c = np.asarray(sim.state.C) * sim.S  # consumption rates c_ik back from capability x profile
+    overlap = pianka_overlap(c[alive])
+    pairs = [
+        f"{labels[a]}/{labels[b]} {overlap[i, j]:.3f}"
+        for i, a in enumerate(alive)
+        for j, b in enumerate(alive)
+        if i < j
+    ]
+    return {
+        "survivors": ", ".join(f"{labels[i]} {w[i]:.4g}" for i in alive) or "none",
+        "niche overlap (Pianka) of survivors": ", ".join(pairs) or "n/a (fewer than two survivors)",
+    }
+
+
 CONSUMER_RESOURCE = ScenarioSpec(
     "consumer_resource",
     _cr_build,
@@ -117,6 +143,7 @@ CONSUMER_RESOURCE = ScenarioSpec(
         "archive": {"snapshots": ["w", "signal.R"]},
     },
     doc="MacArthur consumers on logistically renewing resources (reduces to Lotka-Volterra)",
+    summary=_cr_summary,
 )
 
 
@@ -150,9 +177,9 @@ def _bd_build(ctx) -> Setup:
     p: BiodiversityParams = ctx.params
     loss = ctx.config.signal.params.get("loss", 1.0)
     e = ctx.config.signal.params.get("conversion", 1.0)
-    if p.inflow - loss * p.rstar_high <= 0:
+    if p.inflow - loss * p.rstar_high < 0:
         raise ConfigError(
-            "config key 'scenario.inflow' must exceed loss * rstar_high: every species must be able to persist alone"
+            "config key 'scenario.inflow' must be at least loss * rstar_high: every species must be able to persist alone"
         )
     patches, rstar = [], []
     for plot, S in enumerate(s for s in p.richness for _ in range(p.plots)):
@@ -181,6 +208,23 @@ def _bd_size(p: BiodiversityParams) -> tuple[int, int]:
     return int(sum(p.richness) * p.plots), 1
 
 
+def _bd_summary(sim) -> dict[str, str]:
+    """Mean plot productivity e (I - l R) by richness, beside Tilman's sampling-effect expectation."""
+    prm: BiodiversityParams = params.build(BiodiversityParams, sim.config.scenario.params, "scenario")
+    loss = sim.config.signal.params.get("loss", 1.0)
+    e = sim.config.signal.params.get("conversion", 1.0)
+    rich = np.asarray(sim.setup_info["richness"])
+    R = np.zeros(len(rich))
+    R[sim.state.extras["signal.patch"]] = sim.state.extras["signal.R"][:, 0]
+    prod = e * (prm.inflow - loss * R)
+    parts = []
+    for S in prm.richness:
+        got = prod[rich == S].mean()
+        want = expected_productivity(S, prm.inflow, loss, prm.rstar_low, prm.rstar_high, e)
+        parts.append(f"{S}: {got:.3g} (expected {want:.3g})")
+    return {"productivity by richness": ", ".join(parts)}
+
+
 BIODIVERSITY = ScenarioSpec(
     "biodiversity",
     _bd_build,
@@ -194,6 +238,7 @@ BIODIVERSITY = ScenarioSpec(
         "archive": {"snapshots": ["w", "signal.R"]},
     },
     doc="Tilman's experiment: plots of 1, 2, 4, ... species drawn from a pool, one limiting resource",
+    summary=_bd_summary,
 )
 
 

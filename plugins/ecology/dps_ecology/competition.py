@@ -96,6 +96,19 @@ def _build(ctx) -> Setup:
     )
 
 
+def _lv_summary(sim) -> dict[str, str]:
+    """Each species' density, and the interior equilibrium B N = r it is compared with."""
+    labels = sim.agent_labels or tuple(f"species {i}" for i in range(sim.model.n_agents))
+    out = {"densities": ", ".join(f"{a} {v:.4g}" for a, v in zip(labels, sim.state.w, strict=True))}
+    p: LVParams = params.build(LVParams, sim.config.scenario.params, "scenario")
+    try:
+        eq = lv_equilibrium(np.asarray(p.growth, dtype=float), beta(p))
+        out["interior equilibrium"] = ", ".join(f"{v:.4g}" for v in eq)
+    except np.linalg.LinAlgError:
+        out["interior equilibrium"] = "none (singular interaction matrix)"
+    return out
+
+
 LOTKA_VOLTERRA = ScenarioSpec(
     "lotka_volterra",
     _build,
@@ -111,4 +124,5 @@ LOTKA_VOLTERRA = ScenarioSpec(
         "archive": {"snapshots": ["w"]},
     },
     doc="Lotka-Volterra competition with an explicit interaction matrix (coexistence, exclusion, bistability)",
+    summary=_lv_summary,
 )

@@ -119,7 +119,7 @@ def test_spatial_insurance():
         ),
         ({"name": "consumer_resource", "mortality": [0.3]}, "mortality must hold 3"),
         ({"name": "biodiversity", "rstar_low": 5.0, "rstar_high": 2.0}, "rstar_low < rstar_high"),
-        ({"name": "biodiversity", "inflow": 5.0}, "'scenario.inflow' must exceed loss \\* rstar_high"),
+        ({"name": "biodiversity", "inflow": 5.0}, "'scenario.inflow' must be at least loss \\* rstar_high"),
         ({"name": "metacommunity", "dispersal_graph": "tree"}, "dispersal_graph must be"),
     ],
 )
@@ -134,3 +134,14 @@ def test_the_plugin_passes_the_conformance_harness():
 
     checks = check_plugin("ecology")
     assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]
+
+
+def test_tilman_inflow_equal_to_loss_times_largest_rstar():
+    """I = l * R*_max is allowed: the worst species can just persist alone (zero net growth at R = I/l),
+    and every plot's productivity e (I - l R) stays non-negative."""
+    sim = Simulation.from_config(
+        {"scenario": {"name": "biodiversity", "inflow": 9.0, "plots": 4}, "run": {"seed": 4, "steps": 500}}
+    )
+    sim.step(500)
+    R = sim.state.extras["signal.R"][:, 0]
+    assert np.all(np.isfinite(R)) and np.all(R <= 9.0 + 1e-9)

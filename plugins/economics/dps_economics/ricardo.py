@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 from scipy.optimize import minimize
 
-from dps_core import ConfigError, ScenarioSpec, Setup, params
+from dps_core import ConfigError, ScenarioSpec, Setup, StepContext, params
 
 from .demand import consumer_demand
 
@@ -152,6 +152,24 @@ def _build(ctx) -> Setup:
     )
 
 
+def _summary(sim) -> dict[str, str]:
+    """Relative prices, world output of each good, and each country's labour shares."""
+    goods = sim.task_labels or tuple(f"good {j}" for j in range(sim.model.n_tasks))
+    countries = sim.agent_labels or tuple(f"country {i}" for i in range(sim.model.n_agents))
+    price = sim.state.extras["signal.price"].mean(axis=0)
+    price = price / price.sum()
+    output = np.asarray(StepContext(sim.model, sim.state).Y).sum(axis=0)
+    S = sim.S
+    shares = "; ".join(
+        f"{c} " + ", ".join(f"{g} {S[i, j]:.2f}" for j, g in enumerate(goods)) for i, c in enumerate(countries)
+    )
+    return {
+        "relative prices": ", ".join(f"{g} {v:.4g}" for g, v in zip(goods, price, strict=True)),
+        "world output": ", ".join(f"{g} {v:.4g}" for g, v in zip(goods, output, strict=True)),
+        "labour shares": shares,
+    }
+
+
 RICARDO = ScenarioSpec(
     "ricardo",
     _build,
@@ -169,4 +187,5 @@ RICARDO = ScenarioSpec(
         "archive": {"snapshots": ["S", "signal.price"]},
     },
     doc="Ricardian trade: countries x goods, labour requirements, a world market with tatonnement prices",
+    summary=_summary,
 )

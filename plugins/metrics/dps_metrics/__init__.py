@@ -15,7 +15,17 @@ from .diversity import (
     similarity_times,
     specialisation,
 )
+from .optimum import ReferenceOptimum, reference_optimum, split_count
 from .robustness import kept_share
+from .spatial import (
+    correlation_length,
+    local_heterogeneity,
+    mean_path_length,
+    pair_similarity_mean,
+    self_sufficiency,
+    similarity_by_distance,
+    source_distances,
+)
 
 __version__ = "0.1.0"
 __all__ = [
@@ -31,5 +41,15 @@ __all__ = [
     "hill_numbers",
     "mutual_information",
     "specialisation",
+    "source_distances",
+    "pair_similarity_mean",
+    "similarity_by_distance",
+    "correlation_length",
+    "mean_path_length",
+    "local_heterogeneity",
+    "self_sufficiency",
+    "ReferenceOptimum",
+    "reference_optimum",
+    "split_count",
     "__version__",
 ]

@@ -10,6 +10,8 @@ import numpy as np
 from dps_core import MetricSpec, hookimpl, params
 
 from . import diversity as dv
+from . import spatial as spt
+from .optimum import reference_optimum, total_demand
 from .robustness import robustness
 
 
@@ -106,7 +108,10 @@ def _demand_modes(ctx):
     prm: DemandModesParams = ctx.params
     if prm.kernel_kappa is None and ctx.model.task_similarity is not None:
         return dv.demand_modes(ctx.D, prm.q, Z=ctx.model.task_similarity)
-    return dv.demand_modes(ctx.D, prm.q, ring_kappa=_ring_kappa(ctx, prm.kernel_kappa))
+    kappa = _ring_kappa(ctx, prm.kernel_kappa)
+    if kappa is None:  # free or signed profiles: one agent can take any shape, so no breadth says what a mode is
+        return float("nan")
+    return dv.demand_modes(ctx.D, prm.q, ring_kappa=kappa)
 
 
 # --- robustness ----------------------------------------------------------------------------------------
@@ -125,6 +130,124 @@ class RobustnessParams:
 def _robustness(ctx):
     prm: RobustnessParams = ctx.params
     return robustness(ctx.simulation, ctx, prm.fraction, prm.trials, prm.steps, prm.seed)
+
+
+# --- spatial scale on the communication graph (law 3) ------------------------------------------------
+
+CORR_DISTANCES = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def _sources_param():
+    return params.param(
+        32,
+        doc="source agents sampled for breadth-first search (every agent when N is not larger: exact)",
+        validator=params.at_least(1),
+    )
+
+
+def _seed_param():
+    return params.param(0, doc="seed of the source sample (its own stream)", validator=params.non_negative)
+
+
+@attrs.frozen
+class CorrelationParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    max_distance: int = params.param(
+        32, doc="largest graph distance at which C(d) is estimated", validator=params.at_least(1)
+    )
+
+
+@attrs.frozen
+class LocalHeterogeneityParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    share: float = params.param(
+        0.9, doc="share of the global Hill number the local one must reach", validator=params.in_range(0, 1)
+    )
+    max_radius: int = params.param(16, doc="largest ball radius tried", validator=params.at_least(1))
+
+
+@attrs.frozen
+class SelfSufficiencyParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+    tolerance: float = params.param(
+        0.1,
+        doc="a ball is self-sufficient when its demand met is within this fraction of the whole graph's",
+        validator=params.in_range(0, 1),
+    )
+    max_radius: int = params.param(16, doc="largest ball radius tried", validator=params.at_least(1))
+
+
+@attrs.frozen
+class ReachParams:
+    sources: int = _sources_param()
+    seed: int = _seed_param()
+
+
+def _roots(ctx) -> np.ndarray:
+    return np.sqrt(_distributions(ctx))
+
+
+def _spatial_correlation(ctx):
+    prm: CorrelationParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    C, se, _ = spt.similarity_by_distance(_roots(ctx), sd, max(prm.max_distance, max(CORR_DISTANCES)))
+    out = {f"corr_d{d}": float(C[d]) for d in CORR_DISTANCES}
+    out["corr_se_d1"] = float(se[1])
+    out["correlation_length"] = spt.correlation_length(C[: prm.max_distance + 1])
+    return out
+
+
+def _local_heterogeneity(ctx):
+    prm: LocalHeterogeneityParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    radius, ratios = spt.local_heterogeneity(_roots(ctx), dv.abundances(ctx.w), sd, prm.share, prm.max_radius)
+    return {"heterogeneity_radius": radius, "local_hill_ratio_r1": float(ratios[1])}
+
+
+def _self_sufficiency(ctx):
+    prm: SelfSufficiencyParams = ctx.params
+    sd = spt.source_distances(ctx.model.topology, prm.sources, prm.seed)
+    radius, met = spt.self_sufficiency(ctx.Y, np.abs(ctx.D), sd, prm.tolerance, prm.max_radius)
+    return {"self_sufficiency_radius": radius, "local_met_r0": float(met[0])}
+
+
+def _reach(ctx):
+    prm: ReachParams = ctx.params
+    mean, se = spt.mean_path_length(spt.source_distances(ctx.model.topology, prm.sources, prm.seed))
+    return {"mean_path": mean, "mean_path_se": se}
+
+
+# --- gap to the reference optimum of the generic scenario (laws 1-2) ---------------------------------
+
+
+@attrs.frozen
+class OptimumGapParams:
+    max_splits: int = params.param(
+        1_000_000,
+        doc="evaluate every split of agents over peaks when there are at most this many, else single-agent exchanges",
+        validator=params.at_least(1),
+    )
+    polish_steps: int = params.param(
+        2000, doc="gradient-ascent steps polishing the best split", validator=params.non_negative
+    )
+    polish_eta: float = params.param(0.01, doc="learning rate of the polish", validator=params.positive)
+
+
+def _optimum_gap(ctx):
+    prm: OptimumGapParams = ctx.params
+    ref = reference_optimum(
+        ctx.simulation, max_splits=prm.max_splits, polish_steps=prm.polish_steps, polish_eta=prm.polish_eta
+    )
+    here = _efficacy_here(ctx)
+    return {"reference_efficacy": ref.efficacy, "efficacy_gap": (ref.efficacy - here) / ref.efficacy}
+
+
+def _efficacy_here(ctx) -> float:
+    total = total_demand(ctx.D, ctx.n_agents)
+    return ctx.utility() / total if total > 0 else float("nan")
 
 
 METRICS = (
@@ -154,6 +277,41 @@ METRICS = (
         params=RobustnessParams,
         outputs=("robust_random", "robust_targeted", "robust_random_adapted", "robust_targeted_adapted"),
         doc="productivity kept after removing agents at random or by contribution, without and with re-adaptation",
+    ),
+    MetricSpec(
+        "spatial_correlation",
+        _spatial_correlation,
+        params=CorrelationParams,
+        outputs=(*(f"corr_d{d}" for d in CORR_DISTANCES), "corr_se_d1", "correlation_length"),
+        doc="C(d): mean profile overlap of agents at graph distance d minus the all-pairs mean; where |C| falls to |C(1)|/e",
+    ),
+    MetricSpec(
+        "local_heterogeneity",
+        _local_heterogeneity,
+        params=LocalHeterogeneityParams,
+        outputs=("heterogeneity_radius", "local_hill_ratio_r1"),
+        doc="graph radius whose balls hold a share (0.9) of the global Hill number (q = 1), and the ratio at radius 1",
+    ),
+    MetricSpec(
+        "self_sufficiency",
+        _self_sufficiency,
+        params=SelfSufficiencyParams,
+        outputs=("self_sufficiency_radius", "local_met_r0"),
+        doc="graph radius whose balls meet their own demand nearly as well as the whole graph, and one agent's share",
+    ),
+    MetricSpec(
+        "reach",
+        _reach,
+        params=ReachParams,
+        outputs=("mean_path", "mean_path_se"),
+        doc="the topology's reach: mean shortest path (hops) over reachable pairs, with its sampling error",
+    ),
+    MetricSpec(
+        "optimum_gap",
+        _optimum_gap,
+        params=OptimumGapParams,
+        outputs=("reference_efficacy", "efficacy_gap"),
+        doc="generic scenario: efficacy of the reference optimum (best split of agents over peaks, polished) and the relative gap to it",
     ),
 )
 

@@ -210,3 +210,11 @@ def test_the_plugin_passes_the_conformance_harness():
 
     checks = check_plugin("metrics")
     assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]
+
+
+def test_demand_modes_not_applicable_for_free_profiles():
+    # a free profile can copy any demand shape: no breadth defines a mode, so the metric is NaN
+    cfg = {"profile": {"family": "free"}, "metrics": {"names": ["demand_modes"]}}
+    assert math.isnan(Simulation.from_config(cfg).metrics()["demand_modes"])
+    cfg["metrics"]["demand_modes"] = {"kernel_kappa": 8.0}  # an explicit breadth makes it defined again
+    assert Simulation.from_config(cfg).metrics()["demand_modes"] == pytest.approx(3.0, abs=0.3)

@@ -10,12 +10,14 @@ is the overlap of their tuning (it arises from the shared reconstruction).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import attrs
 import numpy as np
 
 from dps_core import (
+    ArchiveGroupSpec,
     ArraySpec,
     ConfigError,
     DemandSpec,
@@ -28,7 +30,7 @@ from dps_core import (
     params,
 )
 
-from .coding import soft_threshold
+from .coding import lca_energy, soft_threshold
 from .stimuli import feature_dictionary, feature_stimuli, pink_noise_patches, two_modality_stimuli
 
 # --- the stimulus process ------------------------------------------------------------------------------
@@ -233,11 +235,41 @@ def _active(ctx):
     return float((ctx.w != 0).mean())
 
 
+@attrs.frozen
+class EnergyParams:
+    threshold: float | None = params.param(
+        None, doc="lambda of the sparsity cost (absent: the mode's threshold)", validator=params.non_negative
+    )
+
+
+def _energy(ctx):
+    """E = 1/2 ||x - Phi^T a||^2 + lambda ||a||_1 (soft threshold), or + lambda^2/2 ||a||_0 for a
+    hard-threshold mode (the cost whose LCA is the hard threshold; Rozell et al. 2008, sec. 3.2)."""
+    prm: EnergyParams = ctx.params
+    mode = ctx.model.mode.params
+    lam = prm.threshold if prm.threshold is not None else getattr(mode, "threshold", None)
+    if lam is None:
+        raise ValueError("lca_energy needs a threshold: give [metrics.lca_energy] threshold or use an LCA mode")
+    x = _stimulus(ctx)
+    A = ctx.profile["atoms"] if "atoms" in ctx.profile else ctx.S
+    a = np.asarray(ctx.w, dtype=np.float64)
+    if getattr(mode, "kind", "soft") == "hard" and prm.threshold is None:
+        r = x - A.T @ a
+        return float(0.5 * r @ r + 0.5 * lam * lam * np.count_nonzero(a))
+    return lca_energy(A, x, a, lam)
+
+
 METRICS = (
     MetricSpec(
         "reconstruction", _reconstruction, doc="explained fraction of the stimulus, 1 - ||x - x_hat||^2 / ||x||^2"
     ),
     MetricSpec("active_fraction", _active, doc="fraction of neurons with non-zero activation"),
+    MetricSpec(
+        "lca_energy",
+        _energy,
+        params=EnergyParams,
+        doc="LCA energy 1/2 ||x - Phi^T a||^2 + lambda ||a||_1 (lambda^2/2 ||a||_0 for a hard threshold)",
+    ),
 )
 
 
@@ -255,32 +287,77 @@ _LCA_DEFAULTS = {
 class LCAParams:
     neurons: int = params.param(48, doc="neurons N (atoms of the dictionary)", validator=params.at_least(1))
     inputs: int = params.param(24, doc="input dimensions K", validator=params.at_least(1))
-    dictionary: Literal["random", "orthonormal"] = params.param(
-        "random", doc="random unit-norm atoms (overcomplete when N > K) or an orthonormal basis (needs N = K)"
+    dictionary: Literal["random", "orthonormal", "file"] = params.param(
+        "random",
+        doc="random unit-norm atoms (overcomplete when N > K), an orthonormal basis (needs N = K), or the atoms in dictionary_file",
+    )
+    dictionary_file: str = params.param(
+        "",
+        doc="dictionary = 'file': N rows (atoms) of K values, .npy or text (.csv comma-separated, else whitespace); relative to the config file; rows are scaled to unit norm",
+    )
+    stimulus_file: str = params.param(
+        "", doc="optional stimulus x: K values, .npy or text (absent: generated from the seed)"
     )
     seed: int = params.param(0, doc="seed of the dictionary and the stimulus", validator=params.non_negative)
 
     def __attrs_post_init__(self):
         if self.dictionary == "orthonormal" and self.neurons != self.inputs:
             raise ValueError(f"an orthonormal dictionary needs neurons = inputs, got {self.neurons} and {self.inputs}")
+        if (self.dictionary == "file") != bool(self.dictionary_file):
+            raise ValueError("dictionary_file is given exactly when dictionary = 'file'")
 
 
-def lca_problem(p: LCAParams) -> tuple[np.ndarray, np.ndarray]:
-    """(Phi, x): the scenario's dictionary (rows unit norm) and stimulus, from its seed."""
+def _read_array(path: str, base_dir: Path | None, key: str) -> np.ndarray:
+    """A numeric array from .npy (never pickled) or text; one clear error naming the key and file."""
+    f = Path(path)
+    if not f.is_absolute() and base_dir is not None:
+        f = base_dir / f
+    try:
+        if f.suffix == ".npy":
+            arr = np.load(f, allow_pickle=False)
+        else:
+            arr = np.loadtxt(f, delimiter="," if f.suffix == ".csv" else None, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"config key 'scenario.{key}': cannot read {f}: {exc}") from None
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"config key 'scenario.{key}': {f} holds values that are not finite")
+    return arr
+
+
+def lca_problem(p: LCAParams, base_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Phi, x): the scenario's dictionary (rows unit norm) and stimulus, from its seed or files."""
     rng = np.random.default_rng(p.seed)
-    if p.dictionary == "orthonormal":
+    if p.dictionary == "file":
+        Phi = _read_array(p.dictionary_file, base_dir, "dictionary_file")
+        if Phi.shape != (p.neurons, p.inputs):
+            raise ConfigError(
+                f"config key 'scenario.dictionary_file': {p.dictionary_file} has shape {Phi.shape}, but "
+                f"scenario.neurons x scenario.inputs = ({p.neurons}, {p.inputs}); set them to match"
+            )
+        norms = np.linalg.norm(Phi, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ConfigError(f"config key 'scenario.dictionary_file': {p.dictionary_file} has an all-zero atom")
+        Phi = Phi / norms
+    elif p.dictionary == "orthonormal":
         Q, _ = np.linalg.qr(rng.standard_normal((p.inputs, p.inputs)))
         Phi = Q.T
     else:
         Phi = rng.standard_normal((p.neurons, p.inputs))
         Phi /= np.linalg.norm(Phi, axis=1, keepdims=True)
     x = feature_stimuli(feature_dictionary(max(1, p.inputs // 3), p.inputs, p.seed), 1, 0.5, 0.05, rng)[0]
+    if p.stimulus_file:
+        x = _read_array(p.stimulus_file, base_dir, "stimulus_file").ravel()
+        if x.shape != (p.inputs,):
+            raise ConfigError(
+                f"config key 'scenario.stimulus_file': {p.stimulus_file} has {x.size} values, but scenario.inputs = {p.inputs}"
+            )
     return Phi, x
 
 
 def _lca_build(ctx) -> Setup:
     p: LCAParams = ctx.params
-    Phi, x = lca_problem(p)
+    Phi, x = lca_problem(p, ctx.base_dir)
     return Setup(
         demand=x[None, :],
         n_agents=p.neurons,
@@ -444,3 +521,45 @@ def dps_register_plots(register):
 
     for spec in PLOTS:
         register(spec)
+
+
+# --- archive: the coding problem, stored with the run ------------------------------------------------
+
+
+def _declare_problem(group, sim):
+    """The dictionary (atoms as rows, unit norm) and stimulus of an `lca` run at its start, so an
+    archive holds the LASSO problem it solved even when they came from files."""
+    if sim.config.scenario.name != "lca":
+        group.attrs["applicable"] = False
+        return
+    prm = sim.config.scenario.params
+    group.attrs["applicable"] = True
+    group.attrs["dictionary"] = prm.get("dictionary", "random")
+    group.attrs["dictionary_file"] = prm.get("dictionary_file", "")
+    group.attrs["stimulus_file"] = prm.get("stimulus_file", "")
+    group.create_dataset("dictionary", data=np.asarray(sim.state.profile["atoms"], dtype=np.float64))
+    group.create_dataset("stimulus", data=np.asarray(sim.state.demand[0], dtype=np.float64))
+
+
+LCA_PROBLEM = ArchiveGroupSpec(
+    "lca_problem",
+    "1",
+    _declare_problem,
+    doc="lca scenario: the dictionary (rows: atoms) and the stimulus of the run",
+)
+
+
+@hookimpl
+def dps_register_archive_groups(register):
+    register(LCA_PROBLEM)
+
+
+def archived_problem(path) -> tuple[np.ndarray, np.ndarray]:
+    """(Phi, x) stored in the archive of an `lca` run."""
+    from dps_core import open_archive
+
+    with open_archive(path) as ar:
+        g = ar.f["plugins/neuroscience/lca_problem"]
+        if not g.attrs.get("applicable", False):
+            raise ConfigError(f"archive {path} is not an lca run: it stores no dictionary")
+        return g["dictionary"][()], g["stimulus"][()]

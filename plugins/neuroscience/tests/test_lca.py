@@ -80,3 +80,39 @@ def test_the_plugin_passes_the_conformance_harness():
 
     checks = check_plugin("neuroscience")
     assert checks and all(c.status == "pass" for c in checks), [str(c) for c in checks if c.status != "pass"]
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[3] / "examples"
+
+
+def test_dictionary_from_a_file_solves_that_lasso_and_is_archived(tmp_path):
+    """examples/lasso_file.toml: a chosen dictionary and stimulus from CSV files; the LCA's fixed point
+    is the LASSO solution of that problem (independent coordinate-descent solver), its energy is the
+    lca_energy metric, and the archive stores the problem."""
+    from dps_neuroscience import archived_problem
+
+    Phi = np.loadtxt(EXAMPLES / "data" / "lasso_dictionary.csv", delimiter=",")
+    Phi /= np.linalg.norm(Phi, axis=1, keepdims=True)
+    x = np.loadtxt(EXAMPLES / "data" / "lasso_stimulus.csv", delimiter=",")
+    sim = Simulation.from_config(EXAMPLES / "lasso_file.toml")
+    result = sim.run(tmp_path / "lasso.h5")
+    a = lasso(Phi, x, 0.1)
+    np.testing.assert_allclose(sim.state.w, a, atol=1e-6)
+    assert result.metrics["lca_energy"] == pytest.approx(lca_energy(Phi, x, a, 0.1), rel=1e-9)
+    P, X = archived_problem(tmp_path / "lasso.h5")
+    np.testing.assert_allclose(P, Phi, rtol=1e-15)
+    np.testing.assert_allclose(X, x, rtol=1e-15)
+
+
+def test_dictionary_file_errors_are_one_clear_line(tmp_path):
+    bad = tmp_path / "d.csv"
+    bad.write_text("1,0\n0,1\n")
+    cfg = {"scenario": {"name": "lca", "neurons": 3, "inputs": 2, "dictionary": "file", "dictionary_file": str(bad)}}
+    with pytest.raises(ConfigError, match=r"has shape \(2, 2\).*neurons x scenario.inputs = \(3, 2\)"):
+        Simulation.from_config(cfg)
+    cfg["scenario"]["dictionary_file"] = str(tmp_path / "missing.csv")
+    cfg["scenario"]["neurons"] = 2
+    with pytest.raises(ConfigError, match="cannot read"):
+        Simulation.from_config(cfg)
+    with pytest.raises(ConfigError, match="dictionary_file is given exactly when"):
+        Simulation.from_config({"scenario": {"name": "lca", "dictionary_file": str(bad)}})
