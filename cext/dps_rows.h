@@ -17,6 +17,14 @@
 /* Row functions are compiled for AVX-512, AVX2 and the baseline, and the best one the CPU has is
  * picked at load time (as NumPy does). The clones give identical results: contraction into FMA
  * is off, reductions are written with a fixed order, and dps_exp is plain IEEE arithmetic. */
+/* helpers are always inlined into the row functions, so that they are compiled for the clone's
+ * instruction set (an out-of-line copy would run the baseline one) */
+#if defined(__GNUC__)
+#define DPS_INLINE static inline __attribute__((always_inline))
+#else
+#define DPS_INLINE static inline
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define DPS_HOT __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
 #else
@@ -24,14 +32,14 @@
 #endif
 
 /* max that keeps NaN once seen (a NaN change must reach the engine's finiteness check) */
-static inline double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
+DPS_INLINE double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
 
 /* exp(x) within about 2 ulp (max relative error 3.7e-16 measured against glibc), written without
  * branches or library calls so that loops of it vectorise. Results below exp(-708) flush to 0.
  * x = n ln2 + r with |r| <= ln2/2, then exp(r) by its Taylor polynomial to r^13 evaluated in
  * Estrin's scheme: the same terms as Horner's rule, but a dependency chain of 6 operations instead
  * of 26, so that a row's exponentials overlap in the pipeline instead of waiting on each other. */
-static inline double dps_exp(double x) {
+DPS_INLINE double dps_exp(double x) {
     const double log2e = 1.4426950408889634;
     const double ln2_hi = 6.93147180369123816490e-01; /* trailing zero bits: n * ln2_hi is exact */
     const double ln2_lo = 1.90821492927058770002e-10;
@@ -58,71 +66,117 @@ static inline double dps_exp(double x) {
     return out;
 }
 
-/* Reductions over a row with DPS_LANES independent accumulators (two AVX-512 registers, four AVX2
- * ones, the same arithmetic on either) combined in a fixed tree: they are not bound by the latency
- * of one long chain of additions, they vectorise, and the order of every addition is fixed in the
- * source, so results do not depend on the instruction set or the thread count. */
+/* Reductions over a row with DPS_LANES = 16 independent accumulators (lane j takes the entries
+ * k = j mod 16), combined in a fixed tree: they are not bound by the latency of one long chain of
+ * additions, and the order of every addition is fixed in the source, so results do not depend on
+ * the instruction set or the thread count. With GCC/Clang the lanes are two 8-double vectors
+ * (vector extensions: one AVX-512 register, two AVX2 ones or four SSE2 ones, the same IEEE
+ * operations on each); other compilers run the same arithmetic as plain loops. */
 #define DPS_LANES 16
 
-static inline double dps_tree(const double *s) {
+DPS_INLINE double dps_tree(const double *s) {
     double a[8];
     for (int j = 0; j < 8; j++) a[j] = s[j] + s[j + 8];
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
-static inline double dps_sum(const double *restrict a, int K) {
+#if defined(__GNUC__)
+#define DPS_VEC 1
+typedef double dps_v8 __attribute__((vector_size(64)));
+typedef int64_t dps_i8 __attribute__((vector_size(64)));
+DPS_INLINE dps_v8 dps_ld(const double *p) {
+    dps_v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+DPS_INLINE void dps_st(double *p, dps_v8 v) { memcpy(p, &v, sizeof v); }
+/* x where take, else m, lane by lane */
+DPS_INLINE dps_v8 dps_sel(dps_i8 take, dps_v8 x, dps_v8 m) {
+    return (dps_v8)(((dps_i8)x & take) | ((dps_i8)m & ~take));
+}
+#endif
+
+DPS_INLINE double dps_sum(const double *restrict a, int K) {
     double s[DPS_LANES] = {0};
     int k = 0;
+#ifdef DPS_VEC
+    dps_v8 s0 = {0}, s1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        s0 += dps_ld(a + k);
+        s1 += dps_ld(a + k + 8);
+    }
+    memcpy(s, &s0, sizeof s0);
+    memcpy(s + 8, &s1, sizeof s1);
+#else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j];
+#endif
     for (int j = 0; k + j < K; j++) s[j] += a[k + j];
     return dps_tree(s);
 }
 
-static inline double dps_dot(const double *restrict a, const double *restrict b, int K) {
+DPS_INLINE double dps_dot(const double *restrict a, const double *restrict b, int K) {
     double s[DPS_LANES] = {0};
     int k = 0;
+#ifdef DPS_VEC
+    dps_v8 s0 = {0}, s1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        s0 += dps_ld(a + k) * dps_ld(b + k);
+        s1 += dps_ld(a + k + 8) * dps_ld(b + k + 8);
+    }
+    memcpy(s, &s0, sizeof s0);
+    memcpy(s + 8, &s1, sizeof s1);
+#else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j] * b[k + j];
+#endif
     for (int j = 0; k + j < K; j++) s[j] += a[k + j] * b[k + j];
     return dps_tree(s);
 }
 
 /* max_k |a_k - b_k|, NaN if any difference is NaN (so the engine sees a non-finite step); the
- * result is the same for any order of comparisons, so the lanes need no fixed tree */
-static inline double dps_absdiff_max(const double *restrict a, const double *restrict b, int K) {
-    double m[DPS_LANES] = {0}, bad[DPS_LANES] = {0};
-    int k = 0;
-    for (; k + DPS_LANES <= K; k += DPS_LANES)
-        for (int j = 0; j < DPS_LANES; j++) {
-            double d = fabs(a[k + j] - b[k + j]);
-            m[j] = d > m[j] ? d : m[j];
-            bad[j] = d == d ? bad[j] : 1.0;
-        }
-    for (int j = 0; k + j < K; j++) {
-        double d = fabs(a[k + j] - b[k + j]);
-        m[j] = d > m[j] ? d : m[j];
-        bad[j] = d == d ? bad[j] : 1.0;
+ * result is the same for any order of comparisons */
+DPS_INLINE double dps_absdiff_max(const double *restrict a, const double *restrict b, int K) {
+    double m = 0.0;
+    int bad = 0, k = 0;
+#ifdef DPS_VEC
+    dps_v8 m0 = {0};
+    dps_i8 nan0 = {0}, absmask;
+    for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
+    for (; k + 8 <= K; k += 8) {
+        dps_v8 d = (dps_v8)((dps_i8)(dps_ld(a + k) - dps_ld(b + k)) & absmask);
+        m0 = dps_sel(d > m0, d, m0);
+        nan0 |= d != d;
     }
-    double r = 0.0, any = 0.0;
-    for (int j = 0; j < DPS_LANES; j++) {
-        r = m[j] > r ? m[j] : r;
-        any = any + bad[j];
+    for (int j = 0; j < 8; j++) {
+        m = m0[j] > m ? m0[j] : m;
+        bad |= nan0[j] != 0;
     }
-    return any > 0.0 ? NAN : r;
+#endif
+    for (; k < K; k++) {
+        double d = fabs(a[k] - b[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
 }
 
 /* the largest entry (any NaN makes the caller's row NaN, whatever this returns) */
-static inline double dps_max(const double *restrict a, int K) {
-    double m[DPS_LANES];
-    for (int j = 0; j < DPS_LANES; j++) m[j] = a[0];
+DPS_INLINE double dps_max(const double *restrict a, int K) {
+    double m = a[0];
     int k = 0;
-    for (; k + DPS_LANES <= K; k += DPS_LANES)
-        for (int j = 0; j < DPS_LANES; j++) m[j] = a[k + j] > m[j] ? a[k + j] : m[j];
-    for (int j = 0; k + j < K; j++) m[j] = a[k + j] > m[j] ? a[k + j] : m[j];
-    double r = m[0];
-    for (int j = 1; j < DPS_LANES; j++) r = m[j] > r ? m[j] : r;
-    return r;
+#ifdef DPS_VEC
+    if (K >= 8) {
+        dps_v8 m0 = dps_ld(a);
+        for (k = 8; k + 8 <= K; k += 8) {
+            dps_v8 x = dps_ld(a + k);
+            m0 = dps_sel(x > m0, x, m0);
+        }
+        for (int j = 0; j < 8; j++) m = m0[j] > m ? m0[j] : m;
+    }
+#endif
+    for (; k < K; k++) m = a[k] > m ? a[k] : m;
+    return m;
 }
 
 /* ---- produce --------------------------------------------------------------------------- */
@@ -168,17 +222,37 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
          * output entry is loaded and stored once, not once per edge (same additions, same order) */
         int64_t lo = indptr[i], hi = indptr[i + 1];
         int k0 = 0;
-        for (; k0 + DPS_LANES <= K; k0 += DPS_LANES) {
-            double acc[DPS_LANES];
-            for (int j = 0; j < DPS_LANES; j++) acc[j] = ai * xi[k0 + j];
+#ifdef DPS_VEC
+        for (; k0 + 32 <= K; k0 += 32) { /* four independent chains: latency overlaps */
+            dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+            dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
                 const double *xj = X + jn * K + k0;
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
-                for (int j = 0; j < DPS_LANES; j++) acc[j] = acc[j] + we * xj[j];
+                acc0 = acc0 + we * dps_ld(xj);
+                acc1 = acc1 + we * dps_ld(xj + 8);
+                acc2 = acc2 + we * dps_ld(xj + 16);
+                acc3 = acc3 + we * dps_ld(xj + 24);
             }
-            for (int j = 0; j < DPS_LANES; j++) out[k0 + j] = acc[j];
+            dps_st(out + k0, acc0);
+            dps_st(out + k0 + 8, acc1);
+            dps_st(out + k0 + 16, acc2);
+            dps_st(out + k0 + 24, acc3);
         }
+        for (; k0 + DPS_LANES <= K; k0 += DPS_LANES) {
+            dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+            for (int64_t e = lo; e < hi; e++) {
+                int64_t jn = indices[e];
+                const double *xj = X + jn * K + k0;
+                double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
+                acc0 = acc0 + we * dps_ld(xj);
+                acc1 = acc1 + we * dps_ld(xj + 8);
+            }
+            dps_st(out + k0, acc0);
+            dps_st(out + k0 + 8, acc1);
+        }
+#endif
         if (k0 < K) {
             for (int k = k0; k < K; k++) out[k] = ai * xi[k];
             for (int64_t e = lo; e < hi; e++) {
@@ -311,7 +385,7 @@ DPS_HOT static double dps_ascend_signed(const double *restrict P, const double *
     return dps_absdiff_max(out, P, K);
 }
 
-static inline double dps_wrap(double v) {
+DPS_INLINE double dps_wrap(double v) {
     double r = fmod(v, DPS_TWO_PI);
     return r < 0 ? r + DPS_TWO_PI : r;
 }
