@@ -184,8 +184,8 @@ DPS_INLINE double dps_max(const double *restrict a, int K) {
 DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S, int K) {
     double top = dps_max(L, K);
     for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
-    double tot = dps_sum(S, K);
-    for (int k = 0; k < K; k++) S[k] = S[k] / tot;
+    double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
+    for (int k = 0; k < K; k++) S[k] = S[k] * inv;
 }
 
 /* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu: no trigonometry per task */
@@ -193,8 +193,8 @@ DPS_HOT static void dps_vonmises_row(double mu, double kappa, const double *rest
                                      double *restrict S, int K) {
     double cm = cos(mu), sm = sin(mu);
     for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
-    double tot = dps_sum(S, K);
-    for (int k = 0; k < K; k++) S[k] = S[k] / tot;
+    double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
+    for (int k = 0; k < K; k++) S[k] = S[k] * inv;
 }
 
 /* Y = w C S^alpha; C == NULL means all ones */
@@ -277,7 +277,8 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
             G[k] = diff > 0 ? 1.0 : (diff == 0 ? 0.5 : 0.0);
         }
     } else {
-        for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp(-(D[k] - z[k]) / tau));
+        double rt = 1.0 / tau; /* a multiplication per entry instead of a second division */
+        for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp((z[k] - D[k]) * rt));
     }
 }
 
@@ -381,7 +382,8 @@ DPS_HOT static double dps_ascend_signed(const double *restrict P, const double *
     if (xi) for (int k = 0; k < K; k++) out[k] = out[k] + ns * xi[k];
     double nrm = sqrt(dps_dot(out, out, K));
     if (!(nrm > 0)) nrm = 1.0;
-    for (int k = 0; k < K; k++) out[k] = out[k] / nrm;
+    double inv = 1.0 / nrm;
+    for (int k = 0; k < K; k++) out[k] = out[k] * inv;
     return dps_absdiff_max(out, P, K);
 }
 
