@@ -69,10 +69,22 @@ class Model:
 
     # --- production and objective ------------------------------------------------------------------
 
+    def c_is_ones(self, C: np.ndarray) -> bool:
+        """True if the capabilities C are all ones (checked once per C array, cached on the model)."""
+        known = self.cache.get("c_ones")
+        if known is None or known[0] is not C:
+            known = self.cache["c_ones"] = (C, bool(np.all(C == 1.0)))
+        return known[1]
+
     def produce(self, S: np.ndarray, w: np.ndarray, C: np.ndarray) -> np.ndarray:
-        """Y = w * C * S^alpha."""
+        """Y = w * C * S^alpha (one new N x K array; multiplying by capabilities all ones is skipped,
+        which changes no bit)."""
         Sa = S if self.alpha == 1.0 else S**self.alpha
-        return w[:, None] * C * Sa
+        if self.c_is_ones(C):
+            return np.multiply(w[:, None], Sa)
+        Y = np.multiply(w[:, None], C)
+        Y *= Sa
+        return Y
 
     def net_price(self, H: np.ndarray) -> np.ndarray:
         """dJ/dY: the scattered signal minus the communication cost of shipping output."""
@@ -85,15 +97,22 @@ class Model:
         """(dJ/d profile parameters, dJ/dw) given the scattered signal H."""
         pen = self.config.penalty
         Hn = self.net_price(H)
+        ones = self.c_is_ones(C)
         if self.family.non_negative:
-            T = self.alpha * Hn * Y
+            T = self.alpha * Hn if self.alpha != 1.0 else Hn.copy()  # 1.0 * Hn is Hn bit for bit
+            T *= Y
             if pen.specialisation:
                 T = T - pen.specialisation * S * (np.log(np.maximum(S, _TINY)) + 1.0)
         else:
-            T = Hn * w[:, None] * C
+            T = Hn * w[:, None]
+            if not ones:
+                T *= C
         g_profile = self.family.gradient(profile, S, T)
         Sa = S if self.alpha == 1.0 else S**self.alpha
-        g_w = (Hn * C * Sa).sum(axis=1)
+        HC = Hn * C if not ones else Hn.copy()
+        HC *= Sa
+        g_w = HC.sum(axis=1)
+        del HC
         if pen.resource:
             g_w = g_w - pen.resource * np.sign(w)
         return g_profile, g_w

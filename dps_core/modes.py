@@ -140,7 +140,12 @@ def _ascend_profile(ctx, g: dict, eta: float, eta_kappa: float) -> dict:
     new = {}
     for name, value in ctx.profile.items():
         rate = eta_kappa if name == "kappa" else eta
-        new[name] = value + ctx.dt * rate * g[name] if rate else value.copy()
+        if rate:  # value + (dt rate) g, written into g (a fresh array): the same arithmetic
+            step = g[name]
+            step *= ctx.dt * rate
+            new[name] = np.add(value, step, out=step)
+        else:
+            new[name] = value.copy()
     return _add_noise(ctx, new)
 
 

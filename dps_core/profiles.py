@@ -52,8 +52,10 @@ class Family:
 
 def softmax_rows(L: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits."""
-    E = np.exp(L - L.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    E = L - L.max(axis=1, keepdims=True)
+    np.exp(E, out=E)
+    E /= E.sum(axis=1, keepdims=True)
+    return E
 
 
 class FreeFamily(Family):
@@ -64,7 +66,9 @@ class FreeFamily(Family):
         return softmax_rows(p["logits"])
 
     def gradient(self, p, S, T):
-        return {"logits": T - S * T.sum(axis=1, keepdims=True)}
+        g = S * T.sum(axis=1, keepdims=True)
+        np.subtract(T, g, out=g)
+        return {"logits": g}
 
     def homogeneous(self, n, k, init, profile_cfg, rng):
         return {"logits": init.perturbation * rng.standard_normal((n, k))}
@@ -88,16 +92,28 @@ class VonMisesFamily(Family):
     def profile(self, p):
         mu, kappa = p["mu"], p["kappa"]
         # exp(kappa*(cos - 1)) <= 1: no overflow at any concentration
-        E = np.exp(kappa[:, None] * (np.cos(self.x[None, :] - mu[:, None]) - 1.0))
-        return E / E.sum(axis=1, keepdims=True)
+        E = self.x[None, :] - mu[:, None]
+        np.cos(E, out=E)
+        E -= 1.0
+        np.multiply(kappa[:, None], E, out=E)
+        np.exp(E, out=E)
+        E /= E.sum(axis=1, keepdims=True)
+        return E
 
     def gradient(self, p, S, T):
         mu, kappa = p["mu"], p["kappa"]
         d = self.x[None, :] - mu[:, None]
-        sin, cos = np.sin(d), np.cos(d)
         t = T.sum(axis=1)
-        g_mu = kappa * ((T * sin).sum(axis=1) - t * (S * sin).sum(axis=1))
-        g_kappa = (T * cos).sum(axis=1) - t * (S * cos).sum(axis=1)
+        work = np.empty_like(d)
+
+        def rowsum(a, b):  # sum_k a_ik b_ik through one reused buffer (same arithmetic as (a * b).sum(axis=1))
+            np.multiply(a, b, out=work)
+            return work.sum(axis=1)
+
+        sin = np.sin(d)
+        g_mu = kappa * (rowsum(T, sin) - t * rowsum(S, sin))
+        np.cos(d, out=sin)
+        g_kappa = rowsum(T, sin) - t * rowsum(S, sin)
         return {"mu": g_mu, "kappa": g_kappa}
 
     def constrain(self, p):
@@ -128,12 +144,18 @@ class SignedFamily(Family):
     def gradient(self, p, S, T):
         # T is dJ/dS here; project onto the tangent space of the unit sphere
         A = p["atoms"]
-        return {"atoms": T - (T * A).sum(axis=1, keepdims=True) * A}
+        g = T * A
+        dot = g.sum(axis=1, keepdims=True)
+        np.multiply(dot, A, out=g)
+        np.subtract(T, g, out=g)
+        return {"atoms": g}
 
     def constrain(self, p):
         A = p["atoms"]
-        norm = np.sqrt((A * A).sum(axis=1, keepdims=True))
-        p["atoms"] = A / np.where(norm > 0, norm, 1.0)
+        sq = A * A
+        norm = np.sqrt(sq.sum(axis=1, keepdims=True))
+        np.divide(A, np.where(norm > 0, norm, 1.0), out=sq)
+        p["atoms"] = sq
         return p
 
     def homogeneous(self, n, k, init, profile_cfg, rng):
