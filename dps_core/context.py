@@ -142,6 +142,12 @@ class StepContext:
         """J = U minus penalties."""
         return self.model.objective(self.utility(), self.S, self.Y, self.w)
 
-    def gradients(self, H: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
-        """(dJ/d profile parameters, dJ/dw), from H (default: this step's scattered signal)."""
-        return self.model.gradients(self.H if H is None else H, self.S, self.Y, self.profile, self.w, self.C)
+    def gradients(
+        self, H: np.ndarray | None = None, names=None, resources: bool = True
+    ) -> tuple[dict, np.ndarray | None]:
+        """(dJ/d profile parameters, dJ/dw), from H (default: this step's scattered signal).
+        `names` (default: all) limits the profile gradients computed; resources=False skips dJ/dw
+        (then None): a mode that needs less asks for less."""
+        return self.model.gradients(
+            self.H if H is None else H, self.S, self.Y, self.profile, self.w, self.C, names, resources
+        )

@@ -29,8 +29,9 @@ class Family:
         """S (N x K) from the parameters."""
         raise NotImplementedError
 
-    def gradient(self, p: dict, S: np.ndarray, T: np.ndarray) -> dict:
-        """Parameter gradients from T = S * dJ/dS (for `signed`, T is dJ/dS itself)."""
+    def gradient(self, p: dict, S: np.ndarray, T: np.ndarray, names=None) -> dict:
+        """Parameter gradients from T = S * dJ/dS (for `signed`, T is dJ/dS itself); `names`, if
+        given, are the only ones the caller needs (a family may then skip the others)."""
         raise NotImplementedError
 
     def constrain(self, p: dict) -> dict:
@@ -65,7 +66,7 @@ class FreeFamily(Family):
     def profile(self, p):
         return softmax_rows(p["logits"])
 
-    def gradient(self, p, S, T):
+    def gradient(self, p, S, T, names=None):
         g = S * T.sum(axis=1, keepdims=True)
         np.subtract(T, g, out=g)
         return {"logits": g}
@@ -100,7 +101,7 @@ class VonMisesFamily(Family):
         E /= E.sum(axis=1, keepdims=True)
         return E
 
-    def gradient(self, p, S, T):
+    def gradient(self, p, S, T, names=None):
         mu, kappa = p["mu"], p["kappa"]
         d = self.x[None, :] - mu[:, None]
         t = T.sum(axis=1)
@@ -110,11 +111,15 @@ class VonMisesFamily(Family):
             np.multiply(a, b, out=work)
             return work.sum(axis=1)
 
-        sin = np.sin(d)
-        g_mu = kappa * (rowsum(T, sin) - t * rowsum(S, sin))
-        np.cos(d, out=sin)
-        g_kappa = rowsum(T, sin) - t * rowsum(S, sin)
-        return {"mu": g_mu, "kappa": g_kappa}
+        out = {}
+        if names is None or "mu" in names:
+            sin = np.sin(d)
+            out["mu"] = kappa * (rowsum(T, sin) - t * rowsum(S, sin))
+            del sin
+        if names is None or "kappa" in names:
+            cos = np.cos(d, out=d)
+            out["kappa"] = rowsum(T, cos) - t * rowsum(S, cos)
+        return out
 
     def constrain(self, p):
         p["mu"] = np.mod(p["mu"], 2 * math.pi)
@@ -141,7 +146,7 @@ class SignedFamily(Family):
     def profile(self, p):
         return p["atoms"]
 
-    def gradient(self, p, S, T):
+    def gradient(self, p, S, T, names=None):
         # T is dJ/dS here; project onto the tangent space of the unit sphere
         A = p["atoms"]
         g = T * A
