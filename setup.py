@@ -72,7 +72,7 @@ def extensions():
         include_dirs=[numpy.get_include(), str(HERE / "cext")],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # -fno-trapping-math lets loops with comparisons vectorise; it does not change any result
-        extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", *omp],
+        extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-Wno-psabi", *omp],
         extra_link_args=omp,
     )
     return cythonize(

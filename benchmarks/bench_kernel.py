@@ -1,5 +1,5 @@
-"""Kernel benchmark: seconds per step of the compiled kernel (1 and 2 threads) and the NumPy
-reference, measured in one process, against the memory-bandwidth bound.
+"""Kernel benchmark: seconds per step of dps (compiled on 1 and 2 threads, NumPy reference) against
+independent implementations of the same step (benchmarks/comparators.py), in one process.
 
 Every configuration runs K = 64 tasks on a ring of degree 8 (`Topology.ring(n, 4)`) with `shared`
 mixing (gamma = 0.5), the `gradient` mode (profile learning, eta = 0.2), capabilities all ones:
@@ -8,12 +8,19 @@ mixing (gamma = 0.5), the `gradient` mode (profile learning, eta = 0.2), capabil
 - `free-coverage`: free (softmax) profiles, smoothed coverage (two exponentials per entry)
 - `vonmises-coverage`: von Mises profiles, smoothed coverage (the generic scenario's choice)
 
-The bandwidth bound is the time to move the bytes the step must move at the copy bandwidth
-measured here: the profile state read and written once (2 N*K doubles; for von Mises the state is
-O(N), but the profiles must still be formed), and the production and the signal each written once
-and read once to reach the neighbours (4 N*K): 6 N*K * 8 bytes.
+Method. Every comparator is first checked equal to dps's reference step (largest difference of
+the new parameters and of the change, 1e-12 relative) and is not timed if it differs. Then the
+implementations are timed in interleaved rounds (round r times each once, in turn), so that a
+load change on this shared machine hits them all alike; each cell is the median over rounds with
+the range (min-max). Ratios between implementations are taken from the same process and rounds.
 
-Usage: python benchmarks/bench_kernel.py [--sizes 1e3,1e4,1e5,1e6] [--configs all] [--reps 5]
+The bandwidth bound is the time to move the bytes the step must move at the copy bandwidth
+measured here (read + write counted): the profile state read and written once (2 N*K doubles; for
+von Mises the state is O(N), but the profiles must still be formed), and the production and the
+signal each written once and read once to reach the neighbours (4 N*K): 6 N*K * 8 bytes.
+`ns/entry` is seconds per step / (N*K + E*K), E the number of directed edges: the step's work.
+
+Usage: python benchmarks/bench_kernel.py [--sizes 1e4,1e5] [--configs all] [--rounds 7] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from comparators import IdiomaticNumpy, InPlaceNumpy, MesaAgents, Problem, mesa_available
 
 from dps_core import Simulation, Topology, reference
 
@@ -33,6 +45,8 @@ CONFIGS = {
     "free-coverage": ("free", "coverage"),
     "vonmises-coverage": ("vonmises", "coverage"),
 }
+MESA_MAX_N = 10_000  # one Python object per agent: larger systems take minutes per step
+TOL = 1e-12
 
 
 def make(n: int, family: str, signal: str) -> Simulation:
@@ -54,19 +68,33 @@ def make(n: int, family: str, signal: str) -> Simulation:
     return Simulation.from_arrays(demand, profile=profile, topology=Topology.ring(n, 4), config=cfg)
 
 
-def time_step(fn, sim: Simulation, reps: int) -> float:
-    """Median seconds of one step from the same state (draws are empty for this mode)."""
-    fn(sim.model, sim.state, {})  # warm up (plans, caches)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn(sim.model, sim.state, {})
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def cpu_description() -> str:
+    """CPU model and the vector instruction sets it offers (from /proc/cpuinfo where it exists)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and ":" in line:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl") if f in flags]
+    return f"{model}; ISA: {' '.join(isa) or 'unknown'}"
 
 
-def copy_bandwidth(nbytes: int = 1 << 29) -> float:
-    """Bytes per second of a large NumPy copy (read + write counted)."""
+def kernel_isa() -> str:
+    """The instruction set the compiled row kernels run with, if the extension reports it."""
+    try:
+        from dps_core import _kernel
+    except ImportError:
+        return "not built"
+    fn = getattr(_kernel, "isa", None)
+    return fn() if fn is not None else "not reported"
+
+
+def copy_bandwidth(nbytes: int = 1 << 28) -> float:
+    """Bytes per second of a large NumPy copy (read + write counted), best of 5."""
     a = np.ones(nbytes // 8)
     b = np.empty_like(a)
     np.copyto(b, a)
@@ -80,42 +108,128 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="agent counts, comma separated")
-    ap.add_argument("--configs", default="all", help=f"comma separated among {', '.join(CONFIGS)}, or all")
-    ap.add_argument("--reps", type=int, default=5, help="repetitions per timing (median)")
-    args = ap.parse_args()
+def _params_of(state) -> dict:
+    return dict(state.profile)
+
+
+def _max_rel_diff(a: dict, b: dict) -> float:
+    worst = 0.0
+    for name in a:
+        x, y = np.asarray(a[name]), np.asarray(b[name])
+        if name == "mu":  # angles: compare on the circle
+            d = np.abs(np.angle(np.exp(1j * (x - y))))
+        else:
+            d = np.abs(x - y)
+        worst = max(worst, float(np.max(d / np.maximum(1.0, np.abs(y)))))
+    return worst
+
+
+def verify(comp, sim: Simulation) -> float:
+    """Largest relative difference between the comparator's step and dps's reference step."""
+    ref_state, ref_change = reference.step(sim.model, sim.state, {})
+    new, _w, change = comp.step(_params_of(sim.state), np.asarray(sim.state.w))
+    d = _max_rel_diff(new, ref_state.profile)
+    return max(d, abs(change - ref_change) / max(1.0, abs(ref_change)))
+
+
+def runners(sim: Simulation, family: str, signal: str, n: int, with_reference: bool, log) -> dict:
+    """name -> zero-argument callable doing one step from the same state."""
     from dps_core import compiled
 
+    model, state = sim.model, sim.state
+    out = {}
+
+    def dps_threads(t):
+        def run():
+            compiled.set_num_threads(t)
+            compiled.step(model, state, {})
+
+        return run
+
+    out["dps compiled, 1 thread"] = dps_threads(1)
+    out["dps compiled, 2 threads"] = dps_threads(2)
+    if with_reference:
+        out["dps reference (NumPy)"] = lambda: reference.step(model, state, {})
+    # the compiled kernel is itself checked against the reference (the tests do it for every combination)
+    c_state, _ = compiled.step(model, state, {})
+    r_state, _ = reference.step(model, state, {})
+    d = _max_rel_diff(c_state.profile, r_state.profile)
+    if d > TOL:
+        log(f"  dps compiled differs from the reference by {d:.2e}: not timed")
+        del out["dps compiled, 1 thread"], out["dps compiled, 2 threads"]
+    p = Problem(sim, family, signal)
+    classes = [IdiomaticNumpy, InPlaceNumpy]
+    if mesa_available() and n <= MESA_MAX_N:
+        classes.append(MesaAgents)
+    params, w = _params_of(state), np.asarray(state.w)
+    for cls in classes:
+        comp = cls(p)
+        d = verify(comp, sim)
+        log(f"  {comp.name}: largest relative difference to dps {d:.1e}")
+        if d > TOL:
+            log(f"  {comp.name} differs from dps: not timed")
+            continue
+        out[comp.name] = lambda comp=comp: comp.step(params, w)
+    return out
+
+
+def measure(fns: dict, rounds: int) -> dict:
+    """Interleaved rounds: each round times every implementation once, in turn."""
+    for fn in fns.values():
+        fn()  # warm up (plans, caches, first-touch of buffers)
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn))
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1e4,1e5", help="agent counts, comma separated")
+    ap.add_argument("--configs", default="all", help=f"comma separated among {', '.join(CONFIGS)}, or all")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median and range)")
+    ap.add_argument("--no-reference", action="store_true", help="do not time dps's NumPy reference kernel")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and 2 rounds: checks the script in seconds")
+    args = ap.parse_args(argv)
+    from dps_core import compiled
+
+    if args.smoke:
+        args.sizes, args.rounds = "2e3", 2
     names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
-    bw = copy_bandwidth()
+    for name in names:
+        if name not in CONFIGS:
+            ap.error(f"--configs: unknown configuration '{name}'; choose among {', '.join(CONFIGS)}")
+    bw = copy_bandwidth(1 << 24 if args.smoke else 1 << 28)
+    mesa = "Mesa " + __import__("mesa").__version__ if mesa_available() else "Mesa not installed"
+    print(f"CPU: {cpu_description()}; {os.cpu_count()} logical CPUs")
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, OpenMP: {compiled.has_openmp()}; "
-        f"copy bandwidth {bw / 1e9:.1f} GB/s; K = {K}"
+        f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {kernel_isa()}; NumPy {np.__version__}; {mesa}; "
+        f"copy bandwidth {bw / 1e9:.1f} GB/s (this process); K = {K}; {args.rounds} interleaved rounds"
     )
-    header = (
-        f"{'config':<18} {'N':>8} {'ref s/step':>11} {'c1 s/step':>10} {'c2 s/step':>10} {'c1 upd/s':>9} "
-        f"{'ref/c1':>7} {'c1/c2':>6} {'bound s':>9} {'c1/bound':>9}"
-    )
-    print(header)
-    print("-" * len(header))
     for name in names:
         for n in [int(float(s)) for s in args.sizes.split(",")]:
             sim = make(n, *CONFIGS[name])
-            reps = args.reps if n < 1e6 else 2
-            compiled.set_num_threads(1)
-            c1 = time_step(compiled.step, sim, reps)
-            compiled.set_num_threads(2)
-            c2 = time_step(compiled.step, sim, reps)
-            ref = time_step(reference.step, sim, reps if n < 1e5 else 2)
+            edges = sim.model.topology.n_edges
+            print(f"\n{name}, N = {n}, edges = {edges}")
+            fns = runners(sim, *CONFIGS[name], n, not args.no_reference, print)
+            times = measure(fns, args.rounds)
             bound = 6 * n * K * 8 / bw
-            print(
-                f"{name:<18} {n:>8} {ref:>11.4g} {c1:>10.4g} {c2:>10.4g} {n * K / c1:>9.3g} "
-                f"{ref / c1:>7.2f} {c1 / c2:>6.2f} {bound:>9.3g} {c1 / bound:>9.2f}",
-                flush=True,
+            base = float(np.median(times["in-place NumPy"])) if "in-place NumPy" in times else float("nan")
+            header = (
+                f"  {'implementation':<26} {'s/step':>10} {'range':>21} {'upd/s':>9} {'ns/entry':>9} "
+                f"{'vs in-place':>11} {'/bound':>7}"
             )
-            del sim
+            print(header)
+            for impl, t in times.items():
+                med = float(np.median(t))
+                print(
+                    f"  {impl:<26} {med:>10.4g} {f'{t.min():.4g}-{t.max():.4g}':>21} {n * K / med:>9.3g} "
+                    f"{med / (n * K + edges * K) * 1e9:>9.3g} {base / med:>10.2f}x {med / bound:>7.2f}"
+                )
+            print(f"  {'bytes bound (6 N K doubles)':<26} {bound:>10.4g}")
+            del sim, fns
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport exp, fabs, log, pow
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 cdef extern from *:
     """
@@ -248,8 +249,10 @@ def update(int mode, int family, double alpha, double dt,
            double rate, double beta,
            bint learn, double learn_rate, double forget, double cmax, double[:, ::1] C_new,
            double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
-           double[::1] payoff, double[::1] change):
-    """Scatter H_i, then the mode's update of agent i; per-agent largest change in `change`."""
+           double[::1] payoff, double[::1] change, bint s_is_new):
+    """Scatter H_i, then the mode's update of agent i; per-agent largest change in `change`.
+    s_is_new: P_new is S's buffer (row i of S is read only for agent i, before it is overwritten;
+    not allowed with learning, which reads S after the update)."""
     cdef Py_ssize_t n = S.shape[0], i, k
     cdef int K = <int> S.shape[1]
     cdef double* h
@@ -348,10 +351,10 @@ def update(int mode, int family, double alpha, double dt,
                     if sc < 0:
                         sc = 0.0
                     w_new[i] = (1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * sc
-                m = dps_nanmax(m, ascend(family, i, K, Pp, Sp, t, tsum, step_p, 0.0, mup, kap, cxp, sxp, NULL, NULL,
+                m = dps_nanmax(m, ascend(family, i, K, Pp, srow(s_is_new, Sp, q, i, K), t, tsum, step_p, 0.0, mup, kap, cxp, sxp, NULL, NULL,
                                          0.0, kappa_min, kappa_max, Pn, mun, kan))
             elif mode != IMITATION:
-                m = dps_nanmax(m, ascend(family, i, K, Pp, Sp, t, tsum, step_p, step_k, mup, kap, cxp, sxp, n2, n1,
+                m = dps_nanmax(m, ascend(family, i, K, Pp, srow(s_is_new, Sp, q, i, K), t, tsum, step_p, step_k, mup, kap, cxp, sxp, n2, n1,
                                          noise_scale, kappa_min, kappa_max, Pn, mun, kan))
                 if mode == REPLICATOR:
                     w_new[i] = w[i] * (1.0 + dt * (gw - upkeep[i]))
@@ -376,17 +379,25 @@ def update(int mode, int family, double alpha, double dt,
         free(q)
 
 
-cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, double* Sp, double* t, double tsum,
+cdef inline const double* srow(bint s_is_new, double* Sp, double* q, Py_ssize_t i, int K) noexcept nogil:
+    """Agent i's profile row; a copy in the scratch row q when the new parameters overwrite S."""
+    if s_is_new:
+        memcpy(q, Sp + i * K, K * sizeof(double))
+        return q
+    return Sp + i * K
+
+
+cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, const double* s_row, double* t, double tsum,
                           double step_p, double step_k, double* mu, double* kappa, double* cxp, double* sxp,
                           double* n2, double* n1, double ns, double kmin, double kmax, double* Pn,
                           double* mu_new, double* kappa_new) noexcept nogil:
     """The family's gradient step for agent i (with noise where given); returns the change."""
     if family == FREE:
-        return dps_ascend_free(Pp + i * K, Sp + i * K, t, tsum, step_p, NULL if n2 == NULL else n2 + i * K, ns,
+        return dps_ascend_free(Pp + i * K, s_row, t, tsum, step_p, NULL if n2 == NULL else n2 + i * K, ns,
                                Pn + i * K, K)
     if family == SIGNED:
         return dps_ascend_signed(Pp + i * K, t, step_p, NULL if n2 == NULL else n2 + i * K, ns, Pn + i * K, K)
-    return dps_ascend_vonmises(mu[i], kappa[i], cxp, sxp, Sp + i * K, t, tsum, step_p, step_k,
+    return dps_ascend_vonmises(mu[i], kappa[i], cxp, sxp, s_row, t, tsum, step_p, step_k,
                                NULL if n1 == NULL else n1 + i, ns, kmin, kmax, mu_new + i, kappa_new + i, K)
 
 

@@ -58,9 +58,10 @@ class _Mix:
         if P is None:
             self.indptr, self.indices, self.data = np.zeros(len(self.a) + 1, np.int64), _EMPTY_I, _EMPTY_F
         else:
-            self.indptr = P.indptr.astype(np.int64)
-            self.indices = P.indices.astype(np.int64)
-            self.data = P.data.astype(np.float64)
+            # views of the operator's own arrays when their types already fit (no copy of the graph)
+            self.indptr = np.ascontiguousarray(P.indptr, dtype=np.int64)
+            self.indices = np.ascontiguousarray(P.indices, dtype=np.int64)
+            self.data = np.ascontiguousarray(P.data, dtype=np.float64)
 
     def args(self):
         return (self.csr, self.a, self.b, self.gamma, self.indptr, self.indices, self.data)
@@ -113,9 +114,9 @@ class _Plan:
             else:
                 self.B = (
                     True,
-                    topo.indptr.astype(np.int64),
-                    topo.indices.astype(np.int64),
-                    topo.data.astype(np.float64),
+                    np.ascontiguousarray(topo.indptr, dtype=np.int64),
+                    np.ascontiguousarray(topo.indices, dtype=np.int64),
+                    np.ascontiguousarray(topo.data, dtype=np.float64),
                 )
         else:
             self.Z = _DUMMY2
@@ -179,10 +180,20 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     # with alpha = 1 and capabilities all ones, Y = w S is never stored: the gather scales S by w;
     # signed atoms are their own profiles, so then nothing at all is produced
     store_y = not (model.alpha == 1.0 and c_ones)
-    S = P if (fam == "signed" and not store_y) else plan.S
-    if S is plan.S or store_y:
+    mcode = MODE[model.mode.name]
+    # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
+    # agent i's update, before it is written), which saves one N x K array; not with learning by
+    # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
+    s_is_new = fam == "free" and not learn
+    if fam == "signed" and not store_y:
+        S = P
+    elif s_is_new:
+        S = _fresh(plan, P)
+    else:
+        S = plan.S
+    if S is not P or store_y:
         _kernel.produce(
-            FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, plan.S, plan.Y, store_y
+            FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, S, plan.Y, store_y
         )
     X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
     if plan.colsums:
@@ -234,12 +245,11 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
 
     mode = model.mode
     mp = mode.params
-    mcode = MODE[mode.name]
     scatter = mode.spec.scatter
     if scatter and plan.colsums:
         _kernel.colsum(plan.G, plan.col_g, plan.partial, _EMPTY_F)
 
-    P_new = _fresh(plan, P) if fam != "vonmises" else _DUMMY2
+    P_new = S if s_is_new else (_fresh(plan, P) if fam != "vonmises" else _DUMMY2)
     mu_new = _fresh(plan, mu)
     kappa_new = _fresh(plan, kappa)
     w_new = np.empty(n)
@@ -307,6 +317,7 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         w_new,
         plan.payoff,
         plan.change,
+        s_is_new,
     )
     if mcode == 4:  # imitation: the payoffs of all agents are needed before anyone copies
         _kernel.imitate(

@@ -8,7 +8,7 @@ S (profiles), Y (production), Z = M Y (supply seen), G = dU/dZ (signal), H = M^T
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -173,9 +173,14 @@ class StepContext:
         """J = U minus penalties."""
         return self.model.objective(self.utility(), self.S, self.Y, self.w)
 
-    def gradients(self, H: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def gradients(
+        self, H: np.ndarray | None = None, names: Iterable[str] | None = None, resources: bool = True
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The objective's gradients from the value of output H (default: this step's scattered
         signal): `(grads, dw)` where `grads` maps each profile parameter name ('logits', 'mu',
-        'kappa' or 'atoms') to dJ/d that parameter (same shape as the parameter) and `dw` is dJ/dw
-        (N,). Penalties (resource, communication, specialisation) are included."""
-        return self.model.gradients(self.H if H is None else H, self.S, self.Y, self.profile, self.w, self.C)
+        'kappa' or 'atoms'; only `names` when given) to dJ/d that parameter (same shape as the
+        parameter) and `dw` is dJ/dw (N,), or None with `resources=False`: a mode that needs less
+        asks for less. Penalties (resource, communication, specialisation) are included."""
+        return self.model.gradients(
+            self.H if H is None else H, self.S, self.Y, self.profile, self.w, self.C, names, resources
+        )

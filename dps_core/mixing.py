@@ -22,6 +22,20 @@ from .topology import Topology
 __all__ = ["Mixing"]
 
 
+def _axpy(x: np.ndarray, g: float, prod: np.ndarray) -> np.ndarray:
+    """x + g * prod, written into prod (a fresh product): the same arithmetic, one array fewer."""
+    prod *= g
+    np.add(x, prod, out=prod)
+    return prod
+
+
+def _wide_index(M: sp.csr_matrix) -> sp.csr_matrix:
+    """M with 64-bit index arrays: the compiled kernel then reads them as they are, without a copy."""
+    M.indptr = M.indptr.astype(np.int64, copy=False)
+    M.indices = M.indices.astype(np.int64, copy=False)
+    return M
+
+
 class Mixing:
     """A mixing operator on a topology (reference implementation, NumPy/SciPy)."""
 
@@ -46,8 +60,8 @@ class Mixing:
             has = 1.0 if n > 1 else 0.0
             self.comm = np.full(n, self.gamma * has)
             return
-        self.A = topology.row_normalised()
-        self.AT = sp.csr_matrix(self.A.T)
+        self.A = _wide_index(topology.row_normalised())
+        self.AT = _wide_index(sp.csr_matrix(self.A.T))
         self.has = (topology.degree() > 0).astype(np.float64)
         loops = self.gamma * self.A.diagonal()  # a self loop ships nothing
         if name == "shared":
@@ -72,8 +86,8 @@ class Mixing:
                 return Y + g * self._others_mean(Y)
             return (1 - g * (self.n > 1)) * Y + g * self._others_mean(Y)
         if self.name == "shared":
-            return Y + g * (self.A @ Y)
-        return Y - self.m[:, None] * Y + g * (self.AT @ Y)
+            return _axpy(Y, g, self.A @ Y)
+        return _axpy(Y - self.m[:, None] * Y, g, self.AT @ Y)
 
     def scatter(self, G: np.ndarray) -> np.ndarray:
         """H = M^T G (the adjoint of gather)."""
@@ -81,8 +95,8 @@ class Mixing:
         if self.name == "mean_field" or self.topology.kind == "complete":
             return self.gather(G)  # symmetric operators
         if self.name == "shared":
-            return G + g * (self.AT @ G)
-        return G - self.m[:, None] * G + g * (self.A @ G)
+            return _axpy(G, g, self.AT @ G)
+        return _axpy(G - self.m[:, None] * G, g, self.A @ G)
 
     def diagonal(self) -> np.ndarray:
         """M_ii for every node (how much of its own output a node sees)."""

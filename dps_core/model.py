@@ -69,10 +69,22 @@ class Model:
 
     # --- production and objective ------------------------------------------------------------------
 
+    def c_is_ones(self, C: np.ndarray) -> bool:
+        """True if the capabilities C are all ones (checked once per C array, cached on the model)."""
+        known = self.cache.get("c_ones")
+        if known is None or known[0] is not C:
+            known = self.cache["c_ones"] = (C, bool(np.all(C == 1.0)))
+        return known[1]
+
     def produce(self, S: np.ndarray, w: np.ndarray, C: np.ndarray) -> np.ndarray:
-        """Y = w * C * S^alpha."""
+        """Y = w * C * S^alpha (one new N x K array; multiplying by capabilities all ones is skipped,
+        which changes no bit)."""
         Sa = S if self.alpha == 1.0 else S**self.alpha
-        return w[:, None] * C * Sa
+        if self.c_is_ones(C):
+            return np.multiply(w[:, None], Sa)
+        Y = np.multiply(w[:, None], C)
+        Y *= Sa
+        return Y
 
     def net_price(self, H: np.ndarray) -> np.ndarray:
         """dJ/dY: the scattered signal minus the communication cost of shipping output."""
@@ -80,23 +92,51 @@ class Model:
         return H if lam == 0 else H - lam * self.mixing.comm[:, None]
 
     def gradients(
-        self, H: np.ndarray, S: np.ndarray, Y: np.ndarray, profile: dict, w: np.ndarray, C: np.ndarray
-    ) -> tuple[dict, np.ndarray]:
-        """(dJ/d profile parameters, dJ/dw) given the scattered signal H."""
+        self,
+        H: np.ndarray,
+        S: np.ndarray,
+        Y: np.ndarray,
+        profile: dict,
+        w: np.ndarray,
+        C: np.ndarray,
+        names=None,
+        resources: bool = True,
+    ) -> tuple[dict, np.ndarray | None]:
+        """(dJ/d profile parameters, dJ/dw) given the scattered signal H. `names` (default: all)
+        limits the profile gradients computed; resources=False skips dJ/dw (returned as None)."""
         pen = self.config.penalty
         Hn = self.net_price(H)
-        if self.family.non_negative:
-            T = self.alpha * Hn * Y
-            if pen.specialisation:
-                T = T - pen.specialisation * S * (np.log(np.maximum(S, _TINY)) + 1.0)
-        else:
-            T = Hn * w[:, None] * C
-        g_profile = self.family.gradient(profile, S, T)
+        ones = self.c_is_ones(C)
+        g_profile = self._profile_gradients(Hn, S, Y, profile, w, C, ones, names) if names is None or names else {}
+        if not resources:
+            return g_profile, None
         Sa = S if self.alpha == 1.0 else S**self.alpha
-        g_w = (Hn * C * Sa).sum(axis=1)
+        if ones:  # Hn * 1 is Hn bit for bit
+            HC = Hn * Sa
+        else:
+            HC = Hn * C
+            HC *= Sa
+        g_w = HC.sum(axis=1)
+        del HC
         if pen.resource:
             g_w = g_w - pen.resource * np.sign(w)
         return g_profile, g_w
+
+    def _profile_gradients(self, Hn, S, Y, profile, w, C, ones, names) -> dict:
+        pen = self.config.penalty
+        if self.family.non_negative:
+            if self.alpha != 1.0:
+                T = self.alpha * Hn
+                T *= Y
+            else:  # 1.0 * Hn is Hn bit for bit
+                T = Hn * Y
+            if pen.specialisation:
+                T = T - pen.specialisation * S * (np.log(np.maximum(S, _TINY)) + 1.0)
+        else:
+            T = Hn * w[:, None]
+            if not ones:
+                T *= C
+        return self.family.gradient(profile, S, T, names)
 
     def objective(self, U: float, S: np.ndarray, Y: np.ndarray, w: np.ndarray) -> float:
         """J = U minus the resource, communication and specialisation penalties."""

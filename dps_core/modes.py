@@ -183,21 +183,31 @@ def _ascend_profile(ctx, g: dict, eta: float, eta_kappa: float) -> dict:
     new = {}
     for name, value in ctx.profile.items():
         rate = eta_kappa if name == "kappa" else eta
-        new[name] = value + ctx.dt * rate * g[name] if rate else value.copy()
+        if rate:  # value + (dt rate) g, written into g (a fresh array): the same arithmetic
+            step = g[name]
+            step *= ctx.dt * rate
+            new[name] = np.add(value, step, out=step)
+        else:
+            new[name] = value.copy()
     return _add_noise(ctx, new)
 
 
+def _rates(ctx, eta: float, eta_kappa: float) -> list[str]:
+    """The profile parameters that move (their gradients are needed)."""
+    return [name for name in ctx.profile if (eta_kappa if name == "kappa" else eta)]
+
+
 def gradient_update(ctx):
-    g, gw = ctx.gradients()
     p = ctx.params
+    g, gw = ctx.gradients(names=_rates(ctx, p.eta, p.eta_kappa), resources=bool(p.eta_w))
     new = _ascend_profile(ctx, g, p.eta, p.eta_kappa)
     new["w"] = ctx.w + ctx.dt * p.eta_w * gw if p.eta_w else ctx.w.copy()
     return new
 
 
 def replicator_update(ctx):
-    g, gw = ctx.gradients()
     p = ctx.params
+    g, gw = ctx.gradients(names=_rates(ctx, p.eta, p.eta_kappa))
     new = _ascend_profile(ctx, g, p.eta, p.eta_kappa)
     new["w"] = ctx.w * (1.0 + ctx.dt * (gw - ctx.arrays["upkeep"]))
     return new
@@ -224,7 +234,7 @@ def lca_update(ctx):
         a = np.where(u_new > lam, u_new, 0.0) if p.nonnegative else np.where(np.abs(u_new) > lam, u_new, 0.0)
     new = {"u": u_new, "w": a}
     if p.eta:  # tuning learns its shape (atoms, logits, centres); von Mises breadth stays fixed
-        g, _ = ctx.gradients()
+        g, _ = ctx.gradients(names=[name for name in ctx.profile if name != "kappa"], resources=False)
         for name, value in ctx.profile.items():
             if name != "kappa":
                 new[name] = value + ctx.dt * p.eta * g[name]
@@ -233,7 +243,7 @@ def lca_update(ctx):
 
 def imitation_update(ctx):
     p = ctx.params
-    _, payoff = ctx.gradients()  # value of one more unit of resource in each agent's hands
+    _, payoff = ctx.gradients(names=())  # value of one more unit of resource in each agent's hands
     j = ctx.draws["partner"]
     diff = payoff[j] - payoff
     if p.temperature == 0:

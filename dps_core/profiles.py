@@ -29,8 +29,9 @@ class Family:
         """S (N x K) from the parameters."""
         raise NotImplementedError
 
-    def gradient(self, p: dict, S: np.ndarray, T: np.ndarray) -> dict:
-        """Parameter gradients from T = S * dJ/dS (for `signed`, T is dJ/dS itself)."""
+    def gradient(self, p: dict, S: np.ndarray, T: np.ndarray, names=None) -> dict:
+        """Parameter gradients from T = S * dJ/dS (for `signed`, T is dJ/dS itself); `names`, if
+        given, are the only ones the caller needs (a family may then skip the others)."""
         raise NotImplementedError
 
     def constrain(self, p: dict) -> dict:
@@ -52,8 +53,10 @@ class Family:
 
 def softmax_rows(L: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits."""
-    E = np.exp(L - L.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    E = L - L.max(axis=1, keepdims=True)
+    np.exp(E, out=E)
+    E /= E.sum(axis=1, keepdims=True)
+    return E
 
 
 class FreeFamily(Family):
@@ -63,8 +66,10 @@ class FreeFamily(Family):
     def profile(self, p):
         return softmax_rows(p["logits"])
 
-    def gradient(self, p, S, T):
-        return {"logits": T - S * T.sum(axis=1, keepdims=True)}
+    def gradient(self, p, S, T, names=None):
+        g = S * T.sum(axis=1, keepdims=True)
+        np.subtract(T, g, out=g)
+        return {"logits": g}
 
     def homogeneous(self, n, k, init, profile_cfg, rng):
         return {"logits": init.perturbation * rng.standard_normal((n, k))}
@@ -88,17 +93,33 @@ class VonMisesFamily(Family):
     def profile(self, p):
         mu, kappa = p["mu"], p["kappa"]
         # exp(kappa*(cos - 1)) <= 1: no overflow at any concentration
-        E = np.exp(kappa[:, None] * (np.cos(self.x[None, :] - mu[:, None]) - 1.0))
-        return E / E.sum(axis=1, keepdims=True)
+        E = self.x[None, :] - mu[:, None]
+        np.cos(E, out=E)
+        E -= 1.0
+        np.multiply(kappa[:, None], E, out=E)
+        np.exp(E, out=E)
+        E /= E.sum(axis=1, keepdims=True)
+        return E
 
-    def gradient(self, p, S, T):
+    def gradient(self, p, S, T, names=None):
         mu, kappa = p["mu"], p["kappa"]
         d = self.x[None, :] - mu[:, None]
-        sin, cos = np.sin(d), np.cos(d)
         t = T.sum(axis=1)
-        g_mu = kappa * ((T * sin).sum(axis=1) - t * (S * sin).sum(axis=1))
-        g_kappa = (T * cos).sum(axis=1) - t * (S * cos).sum(axis=1)
-        return {"mu": g_mu, "kappa": g_kappa}
+        work = np.empty_like(d)
+
+        def rowsum(a, b):  # sum_k a_ik b_ik through one reused buffer (same arithmetic as (a * b).sum(axis=1))
+            np.multiply(a, b, out=work)
+            return work.sum(axis=1)
+
+        out = {}
+        if names is None or "mu" in names:
+            sin = np.sin(d)
+            out["mu"] = kappa * (rowsum(T, sin) - t * rowsum(S, sin))
+            del sin
+        if names is None or "kappa" in names:
+            cos = np.cos(d, out=d)
+            out["kappa"] = rowsum(T, cos) - t * rowsum(S, cos)
+        return out
 
     def constrain(self, p):
         p["mu"] = np.mod(p["mu"], 2 * math.pi)
@@ -125,15 +146,21 @@ class SignedFamily(Family):
     def profile(self, p):
         return p["atoms"]
 
-    def gradient(self, p, S, T):
+    def gradient(self, p, S, T, names=None):
         # T is dJ/dS here; project onto the tangent space of the unit sphere
         A = p["atoms"]
-        return {"atoms": T - (T * A).sum(axis=1, keepdims=True) * A}
+        g = T * A
+        dot = g.sum(axis=1, keepdims=True)
+        np.multiply(dot, A, out=g)
+        np.subtract(T, g, out=g)
+        return {"atoms": g}
 
     def constrain(self, p):
         A = p["atoms"]
-        norm = np.sqrt((A * A).sum(axis=1, keepdims=True))
-        p["atoms"] = A / np.where(norm > 0, norm, 1.0)
+        sq = A * A
+        norm = np.sqrt(sq.sum(axis=1, keepdims=True))
+        np.divide(A, np.where(norm > 0, norm, 1.0), out=sq)
+        p["atoms"] = sq
         return p
 
     def homogeneous(self, n, k, init, profile_cfg, rng):

@@ -52,7 +52,8 @@ def coverage_gradient(ctx):
     diff = ctx.D - ctx.Z
     if tau == 0:
         return (diff > 0) + 0.5 * (diff == 0)
-    return expit(diff / tau)
+    diff /= tau
+    return expit(diff, out=diff)
 
 
 def coverage_utility(ctx):
