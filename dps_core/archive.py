@@ -694,7 +694,7 @@ class Archive:
             )
         return g[name][: self._durable("snapshots")]
 
-    def final_metrics(self) -> dict[str, float]:
+    def final_metrics(self) -> dict[str, float | None]:
         """The last recorded value of every series."""
         ts = self.timeseries()
         return {k: (v[-1].item() if len(v) else None) for k, v in ts.items()}
@@ -724,7 +724,7 @@ class Archive:
 
     def datasets(self) -> dict[str, tuple]:
         """Path -> shape of every dataset."""
-        out = {}
+        out: dict[str, tuple] = {}
         self.f.visititems(lambda n, o: out.__setitem__(n, o.shape) if isinstance(o, h5py.Dataset) else None)
         return out
 

@@ -120,7 +120,10 @@ def pid_alive(pid: int, start: int = -1) -> bool:
         now = process_start(pid)
         if now >= 0 and now != start:
             return False  # the id was reused by another process
-    return True
+    try:  # a killed process its parent has not reaped yet writes nothing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def live_writer(path: Path) -> str | None:

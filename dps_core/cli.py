@@ -207,7 +207,7 @@ def cmd_resume(args) -> int:
 def cmd_plugins(args) -> int:
     reg = _registry(args)
     kinds = ("scenario", "topology", "metric", "mode", "signal", "demand", "archive_group", "command", "plot", "layout")
-    plugins = []
+    plugins: list[dict[str, Any]] = []
     for info in reg.info:
         provides = {k: [n for n in reg.names(k) if reg.owner(k, n) == info.name] for k in kinds}
         plugins.append(
@@ -219,7 +219,7 @@ def cmd_plugins(args) -> int:
                 "provides": {k: v for k, v in provides.items() if v},
             }
         )
-    data = {
+    data: dict[str, Any] = {
         "backend": backend(),
         "backend_note": compiled_error(),
         "plugins": plugins,

@@ -257,8 +257,8 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     xi = draws.get(noise_key)
     has_noise = xi is not None and getattr(mp, "noise", 0.0) != 0.0
     noise_scale = getattr(mp, "noise", 0.0) * math.sqrt(model.dt)
-    noise2 = xi if (has_noise and xi.ndim == 2) else _DUMMY2
-    noise1 = xi if (has_noise and xi.ndim == 1) else _EMPTY_F
+    noise2 = xi if (xi is not None and has_noise and xi.ndim == 2) else _DUMMY2
+    noise1 = xi if (xi is not None and has_noise and xi.ndim == 1) else _EMPTY_F
     C_new = _fresh(plan, C) if learn else _DUMMY2
     u = state.extras.get("mode.u", _EMPTY_F)
     u_new = np.empty_like(u)

@@ -129,7 +129,7 @@ def _noise_draw(ctx) -> dict:
     """Normals for exploration noise on the profile parameters that take noise, scaled by the
     annealing schedule here (outside any kernel), so every kernel applies noise * sqrt(dt) * draw
     unchanged. Once annealed to zero nothing is drawn."""
-    factor = noise_factor(ctx.params, ctx.time)
+    factor: float | np.ndarray = noise_factor(ctx.params, ctx.time)
     if getattr(ctx.params, "noise", 0.0) == 0.0 or factor == 0.0:
         return {}
     fam = ctx.model.family

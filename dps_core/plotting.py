@@ -162,6 +162,7 @@ class PlotContext:
     def demand(self) -> tuple[str, np.ndarray]:
         """(where from, demand over tasks) at the chosen snapshot if demand was snapshotted, else at
         the latest checkpoint; a per-node demand is averaged over nodes."""
+        D: np.ndarray | None
         if self.has_snapshots("demand"):
             step, D = self.snapshot_array("demand")
             where = f"step {step}"
@@ -336,7 +337,7 @@ def draw_graph(ctx: PlotContext) -> None:
     if edges:
         segs = np.stack([pos[[i for i, _ in edges]], pos[[j for _, j in edges]]], axis=1)
         alpha = max(0.05, min(0.6, 200.0 / len(edges)))
-        ax.add_collection(LineCollection(segs, colors="0.5", linewidths=0.5, alpha=alpha, zorder=1))
+        ax.add_collection(LineCollection(list(segs), colors="0.5", linewidths=0.5, alpha=alpha, zorder=1))
     size = max(6, 2000 / topo.n)
     if ctx.n_tasks <= 10:  # few tasks: one named colour each
         from matplotlib.lines import Line2D
@@ -389,7 +390,7 @@ def plot_archive(
 
         registry = Registry()
     own = not isinstance(path, Archive)
-    ar = open_archive(path) if own else path
+    ar = path if isinstance(path, Archive) else open_archive(path)
     try:
         kind = kind or default_kind(ar, registry)
         spec = registry.get("plot", kind, "--kind")
@@ -422,7 +423,7 @@ def plot_sweep(table: Mapping[str, Any] | Any, x: str, y: str, hue: str | None =
     fig = new_figure(6.5, 4.5)
     ax = fig.subplots()
     for g in groups:
-        sel = np.ones(len(xs), bool) if g is None else cols[hue] == g
+        sel = np.ones(len(xs), bool) if g is None or hue is None else cols[hue] == g
         ux = np.unique(xs[sel])
         mean = np.array([np.nanmean(ys[sel & (xs == v)]) for v in ux])
         spread = np.array([np.nanstd(ys[sel & (xs == v)], ddof=1) if np.sum(sel & (xs == v)) > 1 else 0.0 for v in ux])

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .archive_io import pid_alive
 from .errors import DPSError
 
 __all__ = ["archive_state", "execute"]
@@ -29,21 +30,6 @@ def _registry():
     if not _REGISTRY:
         _REGISTRY.append(Registry())
     return _REGISTRY[0]
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process its parent has not reaped yet is not writing anything
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def archive_state(path: Path) -> dict[str, Any]:
@@ -86,7 +72,7 @@ def _wait_for_writer(info: dict, seconds: float = 30.0) -> None:
     if info.get("host") != socket.gethostname():
         return
     deadline = time.monotonic() + seconds
-    while _pid_alive(info.get("pid", -1)) and time.monotonic() < deadline:
+    while pid_alive(info.get("pid", -1)) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -106,7 +92,7 @@ def execute(task: dict) -> dict:
     t0 = time.perf_counter()
     path = Path(task["archive"])
     rec: dict[str, Any] = {"id": task["id"], "host": socket.gethostname(), "pid": os.getpid(), "error": ""}
-    start = 0
+    start: int = 0
     try:
         with threads.limit(task.get("threads")):
             info = {"state": "absent"} if task.get("restart") else archive_state(path)
@@ -116,7 +102,7 @@ def execute(task: dict) -> dict:
                 return rec
             if info["state"] == "resumable":
                 _wait_for_writer(info)
-                start = info["checkpoint"]
+                start = int(info["checkpoint"])
                 rec["action"] = "resumed"
                 result = Simulation.resume(path)
             else:

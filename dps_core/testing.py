@@ -51,6 +51,8 @@ class Check:
 class _Target:
     """The plugin under test, and how to build simulations that load it exactly once."""
 
+    objects: tuple[Any, ...]
+
     def __init__(self, plugin: Any):
         installed = {ep.name: ep.value for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
         if isinstance(plugin, str):
@@ -129,7 +131,9 @@ def _component_config(
 ) -> tuple[dict | None, str]:
     """A small config running component `name` of `kind` (on the plugin's own scenarios first, then
     on the generic one with each profile family), or None and why none could be built."""
-    bases = [({"scenario": {"name": s}}, f"scenario '{s}'") for s in target.owned("scenario")]
+    bases: list[tuple[dict[str, Any], str]] = [
+        ({"scenario": {"name": s}}, f"scenario '{s}'") for s in target.owned("scenario")
+    ]
     bases += [({**GENERIC, "profile": {"family": f}}, f"generic, {f} profiles") for f in FAMILIES]
     errors = []
     for base, label in bases:
