@@ -9,6 +9,7 @@ efficiency), and the core's plot kinds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -20,13 +21,17 @@ from .generic import GENERIC
 from .hookspecs import hookimpl
 from .modes import MODES
 from .records import LayoutSpec, MetricSpec, PlotSpec, TopologySpec
+
+if TYPE_CHECKING:
+    from .topology import Topology
 from .signals import SIGNALS
-from .topology import Topology
 
 # --- topologies ---------------------------------------------------------------------------------------
 
 
 def _complete(ctx) -> Topology:
+    from .topology import Topology  # scipy.sparse: imported when a graph is built
+
     return Topology.complete(ctx.n_agents)
 
 
@@ -36,6 +41,8 @@ class RingParams:
 
 
 def _ring(ctx) -> Topology:
+    from .topology import Topology  # scipy.sparse: imported when a graph is built
+
     return Topology.ring(ctx.n_agents, ctx.params.k)
 
 
@@ -45,6 +52,8 @@ class CSRParams:
 
 
 def _csr(ctx) -> Topology:
+    from .topology import Topology  # scipy.sparse: imported when a graph is built
+
     path = Path(ctx.params.file)
     if not path.is_absolute() and ctx.base_dir is not None:
         path = ctx.base_dir / path

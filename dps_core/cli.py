@@ -19,7 +19,6 @@ from typing import Any
 
 from . import interrupts
 from . import params as P
-from .archive import open_archive
 from .archive_io import live_writer
 from .backend import backend, compiled_error
 from .config import parse_override
@@ -27,7 +26,6 @@ from .errors import DPSError, call_plugin
 from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
 from .registry import Registry
-from .simulation import Simulation
 from .sweep_cli import add_sweep_parser
 
 __all__ = ["main"]
@@ -133,6 +131,8 @@ def _check_nonneg(value: str) -> int:
 
 
 def cmd_run(args) -> int:
+    from .simulation import Simulation  # heavy: imported by the commands that run
+
     sim = Simulation.from_config(args.config, overrides=_overrides(args))
     if args.output:
         output, explicit = Path(args.output), True
@@ -185,6 +185,8 @@ def scenario_summary(sim) -> dict[str, str]:
 
 
 def cmd_validate(args) -> int:
+    from .simulation import Simulation  # heavy: imported by the commands that run
+
     sim = Simulation.from_config(args.config, overrides=_overrides(args))
     c = sim.config
     print(
@@ -196,6 +198,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    from .simulation import Simulation  # heavy: imported by the commands that run
+
     progress = not args.no_progress and sys.stderr.isatty()
     result = Simulation.resume(
         args.archive, steps=args.steps, progress=progress, allow_backend_change=args.allow_backend_change
@@ -274,6 +278,8 @@ def cmd_scenarios(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    from .archive import open_archive  # heavy (h5py): imported by the commands that read archives
+
     with open_archive(args.archive) as ar:
         ck = ar.checkpoint()
         data = {
@@ -328,6 +334,7 @@ def _registry(args) -> Registry:
 
 
 def cmd_plot(args) -> int:
+    from .archive import open_archive  # heavy (h5py): imported by the commands that read archives
     from .plotting import default_kind, plot_archive, save_figure
 
     reg = _registry(args)

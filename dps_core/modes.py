@@ -19,7 +19,6 @@ from typing import Literal
 
 import attrs
 import numpy as np
-from scipy.special import expit
 
 from . import params as P
 from .profiles import softmax_rows
@@ -249,6 +248,8 @@ def imitation_update(ctx):
     if p.temperature == 0:
         prob = (diff > 0).astype(np.float64)
     else:
+        from scipy.special import expit  # imported where used: `dps --help` stays fast
+
         prob = expit(diff / p.temperature)
     copy = ctx.draws["u"] < ctx.dt * p.rate * prob
     new = {name: np.where(copy.reshape((-1,) + (1,) * (v.ndim - 1)), v[j], v) for name, v in ctx.profile.items()}

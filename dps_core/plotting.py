@@ -14,14 +14,16 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from .archive import Archive, open_archive
 from .errors import ArchiveError, ConfigError, DPSError
-from .topology import Topology
+
+if TYPE_CHECKING:
+    from .archive import Archive
+    from .topology import Topology
 
 __all__ = [
     "PlotContext",
@@ -178,6 +180,8 @@ class PlotContext:
 
     def topology(self) -> Topology:
         """The run's communication graph."""
+        from .topology import Topology  # scipy.sparse: imported when a graph is drawn
+
         g = self.archive.f["topology"]
         n, name = int(g.attrs["n_nodes"]), str(g.attrs["name"])
         if g.attrs["kind"] == "complete":
@@ -389,6 +393,8 @@ def plot_archive(
         from .registry import Registry
 
         registry = Registry()
+    from .archive import Archive, open_archive  # h5py: imported when a figure is drawn
+
     own = not isinstance(path, Archive)
     ar = path if isinstance(path, Archive) else open_archive(path)
     try:

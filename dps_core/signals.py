@@ -17,8 +17,6 @@ from typing import Literal
 
 import attrs
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit
 
 from . import params as P
 from .records import ArraySpec, SignalSpec
@@ -53,6 +51,8 @@ def coverage_gradient(ctx):
     if tau == 0:
         return (diff > 0) + 0.5 * (diff == 0)
     diff /= tau
+    from scipy.special import expit  # imported where used: `dps --help` stays fast
+
     return expit(diff, out=diff)
 
 
@@ -178,6 +178,8 @@ class InteractionParams:
 
 
 def _interaction_matrix(ctx):
+    import scipy.sparse as sp  # imported where used: `dps --help` stays fast
+
     key = ("interaction", ctx.params)
     cache = ctx.model.cache
     if key not in cache:

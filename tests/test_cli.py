@@ -191,3 +191,34 @@ def test_library_is_silent_when_unconfigured(capsys):
     Simulation.from_config({"run": {"steps": 5, "tolerance": 10.0}}).run()
     out = capsys.readouterr()
     assert out.out == ""
+
+
+HEAVY = ("networkx", "scipy.optimize", "matplotlib", "xarray", "pandas", "dask", "distributed", "pyarrow")
+
+
+def _imported_after(code: str) -> list[str]:
+    import subprocess
+    import sys
+
+    probe = (
+        code
+        + "\nimport sys\nprint(sorted({m.split('.')[0] if m.split('.')[0] != 'scipy' else m for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = set(eval(out.stdout.strip().splitlines()[-1]))
+    return sorted(h for h in HEAVY if h in loaded)
+
+
+@pytest.mark.nokernel
+def test_help_and_import_load_no_heavy_library():
+    """`dps --help` still finds every plugin (their commands are listed) without importing the
+    libraries they use only when they run; `import dps_core` loads no scipy or h5py at all."""
+    assert (
+        _imported_after("from dps_core.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass") == []
+    )
+    assert _imported_after("import dps_core") == []
+    assert (
+        _imported_after("import dps_core\nimport sys\nassert 'h5py' not in sys.modules and 'scipy' not in sys.modules")
+        == []
+    )

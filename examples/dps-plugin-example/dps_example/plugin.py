@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -17,16 +18,16 @@ from dps_core import (
     DemandSpec,
     MetricSpec,
     ModeSpec,
-    ScenarioContext,
     ScenarioSpec,
     Setup,
-    StepContext,
     hookimpl,
-    open_archive,
     params,
     peak_mixture,
     ring_positions,
 )
+
+if TYPE_CHECKING:  # the engine's classes load on first use; annotations need no import at run time
+    from dps_core import ScenarioContext, StepContext
 
 # --- a scenario: two markets on one task ring ----------------------------------------------------------
 
@@ -125,7 +126,9 @@ def _configure_gini(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_gini(args: argparse.Namespace) -> int:
-    with open_archive(args.archive) as archive:
+    import dps_core  # the archive reader (h5py) loads only when the command runs
+
+    with dps_core.open_archive(args.archive) as archive:
         w = archive.snapshots("w")
     print(f"Gini of resources: first snapshot {gini(w[0]):.4f}, last {gini(w[-1]):.4f} ({len(w)} snapshots)")
     return 0

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from dps_core import ConfigError, MetricSpec, ScenarioSpec, Setup, params
 
@@ -150,6 +149,8 @@ def optimal_mix(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float)
     row[: n * K] = np.repeat(prices, K)
     A.append(row)
     b.append(budget)
+    from scipy.optimize import linprog  # imported where used: `dps --help` stays fast
+
     res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=[(0, None)] * (n * K + 1), method="highs")
     if not res.success:
         raise ConfigError(f"the cluster problem has no solution: {res.message}")
@@ -190,6 +191,8 @@ def whole_mix(C: np.ndarray, d: np.ndarray, prices: np.ndarray, budget: float) -
     hi.append(budget)
     integrality = np.zeros(nv)
     integrality[n * K : n * K + n] = 1
+    from scipy.optimize import Bounds, LinearConstraint, milp  # imported where used
+
     res = milp(
         c,
         constraints=LinearConstraint(np.array(rows), lo, hi),

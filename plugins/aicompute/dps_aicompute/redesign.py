@@ -13,10 +13,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
-from dps_core import CommandSpec, ConfigError, Simulation, params, parse_override
+import dps_core
+from dps_core import CommandSpec, ConfigError, params, parse_override
+
+if TYPE_CHECKING:
+    from dps_core import Simulation
 
 from .cluster import ClusterParams, best_whole_homogeneous, cluster_problem, optimal_mix, whole_mix
 
@@ -90,7 +95,7 @@ def _configure(parser):
 
 def _run(args) -> int:
     overrides = dict(parse_override(s) for s in (args.set or []))
-    sim = Simulation.from_config(args.config, overrides=overrides)
+    sim = dps_core.Simulation.from_config(args.config, overrides=overrides)
     out = Path(args.output) if args.output else _free(Path(args.config))
     sim.run(out)
     rec = redesign(sim)

@@ -14,7 +14,8 @@ import math
 import attrs
 import numpy as np
 
-from dps_core import ConfigError, ScenarioSpec, Setup, Topology, params
+import dps_core
+from dps_core import ConfigError, ScenarioSpec, Setup, params
 
 __all__ = [
     "ConsumerResourceParams",
@@ -340,7 +341,7 @@ class MetacommunityParams:
             raise ValueError(f"dispersal_graph must be 'complete' or 'ring', got {self.dispersal_graph!r}")
 
 
-def dispersal_topology(patches: int, species: int, graph: str) -> Topology:
+def dispersal_topology(patches: int, species: int, graph: str) -> dps_core.Topology:
     """Agent (species s, patch p) = s + species * p, linked to the same species in the patches a
     disperser reaches: every other patch, or the two neighbouring patches on a ring."""
     edges = []
@@ -351,7 +352,7 @@ def dispersal_topology(patches: int, species: int, graph: str) -> Topology:
         for q in set(targets) - {p}:
             for s in range(species):
                 edges.append((s + species * p, s + species * q))
-    return Topology.from_edges(
+    return dps_core.Topology.from_edges(
         patches * species,
         np.array(edges),
         directed=True,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-from scipy.optimize import minimize
 
 from dps_core import ScenarioSpec, Setup, params
 
@@ -51,6 +50,8 @@ def best_homogeneous_efficacy(
     candidates = [np.full(K, 1.0 / K)] + [np.eye(K)[:m].sum(axis=0) / m for m in range(1, K + 1)]
     candidates += list(rng.dirichlet(np.ones(K), size=starts))
     for s0 in candidates:
+        from scipy.optimize import minimize  # imported where used: `dps --help` stays fast
+
         res = minimize(
             neg,
             s0,

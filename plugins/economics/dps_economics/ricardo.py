@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-from scipy.optimize import minimize
 
 from dps_core import ConfigError, ScenarioSpec, Setup, StepContext, params
 
@@ -99,6 +98,8 @@ def planner_optimum(
         {"type": "eq", "fun": (lambda v, i=i: unpack(v)[i].sum() - 1.0), "jac": (lambda v, i=i: np.eye(n)[i].repeat(k))}
         for i in range(n)
     ]
+    from scipy.optimize import minimize  # imported where used: `dps --help` stays fast
+
     res = minimize(
         utility_and_gradient,
         np.full(n * k, 1.0 / k),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
@@ -36,6 +35,8 @@ __all__ = [
 def from_networkx(G, *, weight: str | None = "weight", name: str = "networkx") -> Topology:
     """A networkx graph as a Topology; nodes are taken in sorted order (insertion order if they
     cannot be sorted), so node i of the Topology is the i-th node of that order."""
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     nodes = list(G.nodes())
     try:
         nodes = sorted(nodes)
@@ -48,6 +49,8 @@ def from_networkx(G, *, weight: str | None = "weight", name: str = "networkx") -
 
 
 def _nx(G, n: int, name: str, params: dict) -> Topology:
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     A = nx.to_scipy_sparse_array(G, nodelist=range(n), weight=None, format="csr", dtype=np.float64)
     return Topology.from_scipy(A, name=name, params=params)
 
@@ -85,21 +88,29 @@ def lattice(n: int, rows: int, periodic: bool, neighbourhood: str) -> Topology:
 
 def star(n: int) -> Topology:
     """Node 0 is the hub, linked to every other node."""
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     return _nx(nx.star_graph(n - 1), n, "star", {"hub": 0})
 
 
 def erdos_renyi(n: int, p: float, rng: np.random.Generator) -> Topology:
     """G(n, p): each pair linked independently with probability p."""
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     return _nx(nx.fast_gnp_random_graph(n, p, seed=_seed(rng)), n, "erdos_renyi", {"p": p})
 
 
 def watts_strogatz(n: int, k: int, p: float, rng: np.random.Generator) -> Topology:
     """Ring of degree k, each edge rewired with probability p (Watts & Strogatz 1998)."""
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     return _nx(nx.watts_strogatz_graph(n, k, p, seed=_seed(rng)), n, "watts_strogatz", {"k": k, "p": p})
 
 
 def barabasi_albert(n: int, m: int, rng: np.random.Generator) -> Topology:
     """Preferential attachment, each new node bringing m edges (Barabási & Albert 1999)."""
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     return _nx(nx.barabasi_albert_graph(n, m, seed=_seed(rng)), n, "barabasi_albert", {"m": m})
 
 

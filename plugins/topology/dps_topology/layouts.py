@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 import numpy as np
 
 from dps_core import LayoutSpec, Topology
@@ -26,6 +25,8 @@ def grid_layout(topology: Topology, seed: int = 0) -> np.ndarray:
 def spring_layout(topology: Topology, seed: int = 0) -> np.ndarray:
     """Fruchterman–Reingold force-directed positions, seeded (the same seed gives the same picture)."""
     A = topology.matrix()
+    import networkx as nx  # imported where used: `dps --help` stays fast
+
     G = nx.from_scipy_sparse_array(A + A.T)
     pos = nx.spring_layout(G, seed=seed)
     return np.array([pos[i] for i in range(topology.n)], dtype=float)
