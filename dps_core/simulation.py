@@ -283,7 +283,7 @@ class Simulation:
         if n < 1 or k < 1:
             raise ConfigError(f"a system needs at least one agent and one task, got {n} agents and {k} tasks")
         # state, double buffers and the pipeline's N x K temporaries (S, Y, Z, G, H, gradients)
-        need = 8 * (16 * n * k + 16 * n)
+        need = 8 * n * ((6 if _backend() == "compiled" else 13) * k + 64)
         avail = available_memory()
         frac = self.config.run.max_memory_fraction
         if need > frac * avail:
