@@ -32,10 +32,22 @@ cdef extern from *:
     static int dps_get_threads(void) { return 1; }
     static int dps_openmp(void) { return 0; }
     #endif
+    /* the clone of the row kernels that target_clones' resolver picks on this CPU (same order) */
+    static const char* dps_isa(void) {
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) return "avx512f";
+        if (__builtin_cpu_supports("avx2")) return "avx2";
+        return "x86-64 baseline";
+    #else
+        return "portable C (no clones)";
+    #endif
+    }
     """
     void dps_set_threads(int n) nogil
     int dps_get_threads() nogil
     int dps_openmp() nogil
+    const char* dps_isa()
 
 cdef extern from "dps_rows.h" nogil:
     double dps_nanmax(double m, double d)
@@ -92,6 +104,11 @@ def get_num_threads():
 def has_openmp():
     """True if the extension was built with OpenMP."""
     return bool(dps_openmp())
+
+
+def isa():
+    """The instruction set the row kernels run with on this CPU ('avx512f', 'avx2', 'x86-64 baseline')."""
+    return dps_isa().decode()
 
 
 cdef inline double* ptr(double[::1] a) noexcept nogil:

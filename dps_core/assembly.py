@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from .backend import backend
 from .config import Config
 from .context import StepContext
 from .errors import ConfigError, PluginError, ResourceError, call_plugin
@@ -65,8 +66,9 @@ def check_memory(n: int, k: int, max_fraction: float) -> None:
     """Refuse a system of n agents x k tasks that would not fit in `max_fraction` of free memory."""
     if n < 1 or k < 1:
         raise ConfigError(f"a system needs at least one agent and one task, got {n} agents and {k} tasks")
-    # state, double buffers and the pipeline's N x K temporaries (S, Y, Z, G, H, gradients)
-    need = 8 * (16 * n * k + 16 * n)
+    # state, double buffers and the pipeline's N x K temporaries, from peaks measured while stepping
+    # (docs/performance.md): about 6 N x K arrays for the compiled kernel, 13 for the reference
+    need = 8 * n * ((6 if backend() == "compiled" else 13) * k + 64)
     avail = available_memory()
     if need > max_fraction * avail:
         raise ResourceError(

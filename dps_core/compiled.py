@@ -20,7 +20,7 @@ from .registry import CORE_PLUGIN
 from .signals import _demand_scale
 from .state import State
 
-__all__ = ["supports", "step", "set_num_threads", "get_num_threads", "has_openmp"]
+__all__ = ["supports", "step", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
 
 FAMILY = {"free": 0, "vonmises": 1, "signed": 2}
 SIGNAL = {"coverage": 0, "residual": 1, "ces": 2, "price": 3, "interaction": 4}
@@ -30,6 +30,7 @@ BLOCK = 256
 set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
 get_num_threads = _kernel.get_num_threads
 has_openmp = _kernel.has_openmp
+isa = _kernel.isa
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)

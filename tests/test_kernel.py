@@ -208,3 +208,82 @@ def test_simulation_uses_the_compiled_kernel_for_builtins_only():
 
     other = Simulation.from_config({"mode": {"name": "p.still"}}, plugins=[P()])
     assert other.backend == "reference"
+
+
+# the benchmark's three configurations (ring of degree 8, shared mixing, gradient mode), small
+LONG_RUNS = [
+    ("free", {"name": "coverage", "smoothing": 0.05}),
+    ("vonmises", {"name": "coverage", "smoothing": 0.05}),
+    ("signed", {"name": "residual"}),
+]
+
+
+def _ring_case(family, signal, n=300, k=16, seed=5):
+    return build(
+        family,
+        {"name": "gradient", "eta": 0.2},
+        signal,
+        ({"name": "shared", "gamma": 0.5}, {"name": "ring", "k": 4}),
+        {},
+        n=n,
+        k=k,
+        seed=seed,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,signal", LONG_RUNS, ids=[f"{f}-{s['name']}" for f, s in LONG_RUNS])
+def test_compiled_stays_within_1e_12_of_reference_over_many_steps(family, signal):
+    """Two trajectories, each on its own kernel for 150 steps: rounding differences (the kernel's
+    exponential, summation order, a multiplication by 1/tau) must not accumulate beyond 1e-12."""
+    from dps_core import compiled
+
+    ref = _ring_case(family, signal)
+    com = _ring_case(family, signal)
+    s_ref, s_com = ref.state, com.state
+    for _ in range(150):
+        s_ref, _ = reference.step(ref.model, s_ref, {})
+        s_com, _ = compiled.step(com.model, s_com, {})
+    assert_states_close(s_ref, s_com, "after 150 steps")
+    moved = max(float(np.max(np.abs(s_ref.arrays()[k] - ref.state.arrays()[k]))) for k in ref.state.arrays())
+    assert moved > 1e-3  # the comparison is not between two unchanged states
+
+
+@pytest.mark.parametrize("family,signal", LONG_RUNS, ids=[f"{f}-{s['name']}" for f, s in LONG_RUNS])
+def test_compiled_step_never_writes_into_a_live_state(family, signal):
+    """Buffers are pooled and the new logits overwrite the profile buffer S: a state that is still
+    referenced (here: every state of the run) must keep its values."""
+    from dps_core import compiled
+
+    sim = _ring_case(family, signal, n=5000, k=8)  # N*K above the pool's size threshold
+    states = [sim.state]
+    copies = [{k: v.copy() for k, v in sim.state.arrays().items()}]
+    for _ in range(6):
+        new, _ = compiled.step(sim.model, states[-1], {})
+        states.append(new)
+        copies.append({k: v.copy() for k, v in new.arrays().items()})
+    for st, saved in zip(states, copies, strict=True):
+        for key, arr in st.arrays().items():
+            assert np.array_equal(arr, saved[key]), key
+
+
+@pytest.mark.parametrize("family,signal", LONG_RUNS, ids=[f"{f}-{s['name']}" for f, s in LONG_RUNS])
+def test_bit_identical_for_one_and_two_threads_without_learning(family, signal):
+    """Without learning by doing the free family writes its new logits over S (a separate path)."""
+    from dps_core import compiled
+
+    results = []
+    for threads in (1, 2):
+        compiled.set_num_threads(threads)
+        sim = _ring_case(family, signal, n=1500, k=16)
+        sim.step(3)
+        results.append(sim.state.arrays())
+    compiled.set_num_threads(2)
+    for key in results[0]:
+        assert np.array_equal(results[0][key], results[1][key]), key
+
+
+def test_isa_names_the_clone_the_cpu_runs():
+    from dps_core import compiled
+
+    assert compiled.isa() in ("avx512f", "avx2", "x86-64 baseline", "portable C (no clones)")
