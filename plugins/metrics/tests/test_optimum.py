@@ -49,7 +49,7 @@ def test_not_applicable_outside_mean_field_is_one_clear_error():
         Simulation.from_config(cfg).metrics()
 
 
-def narrow_case(peaks, seed, anneal, noise):
+def narrow_case(peaks, seed, anneal, noise, metrics=("efficacy", "optimum_gap")):
     """Law 2 with narrow profiles (kappa = 40, peak width 0.1), from the homogeneous start."""
     return Simulation.from_config(
         {
@@ -57,20 +57,22 @@ def narrow_case(peaks, seed, anneal, noise):
             "scenario": {"agents": 48, "tasks": 64, "peaks": peaks, "width": 0.1},
             "profile": {"family": "vonmises", "kappa": 40.0},
             "mode": {"name": "gradient", "eta": 0.02, "noise": noise, "anneal": anneal, "explore": "payoff"},
-            "metrics": {"names": ["efficacy", "optimum_gap"], "optimum_gap": {"polish_steps": 500, "polish_eta": 0.02}},
+            "metrics": {"names": list(metrics), "optimum_gap": {"polish_steps": 500, "polish_eta": 0.02}}
+            if "optimum_gap" in metrics
+            else {"names": list(metrics)},
         }
     )
 
 
 def test_annealed_payoff_exploration_reaches_the_reference_quick():
     # quick variant: one seed, four peaks; without noise the same run ends far below (one or two peaks served)
-    sim = narrow_case(4, 0, 700, 0.3)
-    plain = narrow_case(4, 0, 700, 0.0)
-    sim.step(1000)
-    plain.step(1000)
-    m, m0 = sim.metrics(), plain.metrics()
+    sim = narrow_case(4, 0, 400, 0.3)
+    plain = narrow_case(4, 0, 400, 0.0, metrics=("efficacy",))
+    sim.step(600)
+    plain.step(600)
+    m = sim.metrics()
     assert m["efficacy_gap"] <= 0.05
-    assert m0["efficacy_gap"] > 0.2
+    assert 1 - plain.metrics()["efficacy"] / m["reference_efficacy"] > 0.2
 
 
 @pytest.mark.slow
@@ -81,8 +83,8 @@ def test_annealed_payoff_exploration_within_5_percent_for_ten_seeds(peaks):
         sim = narrow_case(peaks, seed, 3000, 0.3)
         sim.step(4000)
         gaps.append(sim.metrics()["efficacy_gap"])
-    assert max(gaps) <= 0.05, gaps
     assert all(math.isfinite(g) for g in gaps)
+    assert max(gaps) <= 0.05, gaps
 
 
 def test_split_batches_cover_every_split_once():
