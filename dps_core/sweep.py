@@ -525,10 +525,10 @@ class _Coordinator:
                         rec = fut.result()
                     except BrokenProcessPool:
                         self.lost[rid] = self.lost.get(rid, 0) + 1
-                        if self.lost[rid] < MAX_LOST:
+                        if self.lost[rid] < MAX_LOST and self.workers_own:  # a pool we can replace
                             resubmit.append(run)
                             continue
-                        rec = {"status": "failed", "error": f"its worker process died {MAX_LOST} times"}
+                        rec = {"status": "failed", "error": f"its worker process died ({self.lost[rid]} times)"}
                     except cf.CancelledError:
                         rec = {"status": "pending", "error": "cancelled"}
                     except Exception as exc:  # the executor lost the task (e.g. Dask: KilledWorker)

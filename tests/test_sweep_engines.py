@@ -201,3 +201,36 @@ def test_killing_dps_sweep_run_and_rerunning_loses_and_repeats_nothing(tmp_path,
     assert events[-1]["counts"] == {"finished": 8}
     serial = Sweep.run(load_sweep(f), tmp_path / "serial", workers=0)
     assert_same_runs(serial.directory, d)
+
+
+def _pool_workers() -> list[int]:
+    """Pids of this process's children started by multiprocessing's spawn (the local workers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"multiprocessing.spawn" in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_local_worker_killed_mid_sweep_is_replaced_and_its_run_redone(tmp_path, deadline):
+    plan = load_sweep(long_sweep(n_points=3, steps=300))
+    Sweep.run(plan, tmp_path / "serial", workers=0)
+    killed = []
+
+    def kill_one(row):
+        if not killed:
+            pids = _pool_workers()
+            assert len(pids) == 2
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    s = Sweep.run(plan, tmp_path / "local", workers=2, on_record=kill_one)
+    assert killed
+    assert [r["status"] for r in s.records()] == ["finished"] * len(plan.runs), [r["error"] for r in s.records()]
+    assert_same_runs(tmp_path / "serial", tmp_path / "local")
+    assert not _pool_workers()  # the replacement pool was shut down too
