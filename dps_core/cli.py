@@ -26,7 +26,6 @@ from .errors import DPSError, call_plugin
 from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
 from .registry import Registry
-from .sweep_cli import add_sweep_parser
 
 __all__ = ["main"]
 
@@ -117,14 +116,23 @@ def _default_output(config_path: Path, configured: str) -> tuple[Path, bool]:
     return path, False
 
 
-def _check_nonneg(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
-    return n
+def int_at_least(low: int):
+    """An argparse type: an integer >= `low` (0: non-negative, 1: positive), else one clear line."""
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+
+    def check(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value!r}")
+        return n
+
+    return check
+
+
+_check_nonneg = int_at_least(0)
 
 
 # --- commands ---------------------------------------------------------------------------------------
@@ -408,6 +416,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    from .sweep_cli import add_sweep_parser  # it uses this module's argument types
 
     add_sweep_parser(sub)
     kinds = ", ".join(registry.names("plot")) if registry is not None else "timeseries, profiles, heterogeneity, graph"

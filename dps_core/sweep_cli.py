@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from typing import Any
 
+from .cli import int_at_least
 from .errors import ConfigError
 
 __all__ = ["add_sweep_parser"]
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
-    return n
-
-
-def _nonneg(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
-    return n
 
 
 def _size(n: float) -> str:
@@ -228,21 +208,29 @@ def add_sweep_parser(sub) -> None:
 
     q = ss.add_parser("plan", help="list a sweep's runs and estimate its time, memory and disk, without running")
     q.add_argument("sweep", help="sweep file (TOML)")
-    q.add_argument("--workers", type=_positive, help="workers the estimate assumes (default: usable cores)")
-    q.add_argument("--rows", type=_nonneg, default=10, help="runs to list (default 10)")
+    q.add_argument("--workers", type=int_at_least(1), help="workers the estimate assumes (default: usable cores)")
+    q.add_argument("--rows", type=int_at_least(0), default=10, help="runs to list (default 10)")
     q.add_argument("--json", action="store_true", help="print the plan as JSON")
     q.set_defaults(func=cmd_sweep_plan)
 
     q = ss.add_parser("run", help="run (or continue) a sweep into a directory")
     q.add_argument("sweep", help="sweep file (TOML)")
     q.add_argument("-o", "--output", required=True, metavar="DIR", help="sweep directory (archives, index)")
-    q.add_argument("--workers", type=_nonneg, help="local worker processes (default: usable cores; 0: in this process)")
-    q.add_argument("--dask-local", type=_positive, metavar="N", help="start a local Dask cluster of N worker processes")
+    q.add_argument(
+        "--workers", type=int_at_least(0), help="local worker processes (default: usable cores; 0: in this process)"
+    )
+    q.add_argument(
+        "--dask-local", type=int_at_least(1), metavar="N", help="start a local Dask cluster of N worker processes"
+    )
     q.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler (tcp://host:port)")
     q.add_argument("--scheduler-file", metavar="FILE", help="run on the Dask scheduler described in FILE")
-    q.add_argument("--connect-timeout", type=_positive, default=30, help="seconds to reach a scheduler (default 30)")
     q.add_argument(
-        "--threads", type=_nonneg, help="OpenMP threads per run (default: sweep.threads, normally 1; 0: by size)"
+        "--connect-timeout", type=int_at_least(1), default=30, help="seconds to reach a scheduler (default 30)"
+    )
+    q.add_argument(
+        "--threads",
+        type=int_at_least(0),
+        help="OpenMP threads per run (default: sweep.threads, normally 1; 0: by size)",
     )
     q.add_argument(
         "--allow-changed", action="store_true", help="continue although the sweep file changed (changed runs rerun)"
