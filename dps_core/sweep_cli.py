@@ -247,7 +247,37 @@ def add_sweep_parser(sub) -> None:
     fmt.add_argument("--parquet", metavar="FILE", help="write a Parquet file")
     q.set_defaults(func=cmd_sweep_table)
 
+    q = ss.add_parser("plot", help="a metric against a parameter: mean and spread over replicates")
+    q.add_argument("directory", help="sweep directory")
+    q.add_argument(
+        "--x", required=True, metavar="KEY", help="the parameter on the x axis (a sweep axis, e.g. scenario.peaks)"
+    )
+    q.add_argument("--y", required=True, metavar="METRIC", help="the final metric on the y axis (e.g. hill)")
+    q.add_argument("--hue", metavar="KEY", help="one line per value of this parameter")
+    q.add_argument("--dpi", type=int_at_least(1), default=100, help="resolution of PNG output")
+    q.add_argument("-o", "--output", help="figure file, .png, .svg or .pdf (default: DIR/Y-vs-X.png)")
+    q.set_defaults(func=cmd_sweep_plot)
+
     q = ss.add_parser("status", help="summarise a sweep directory: counts by status, failures, whether it is live")
     q.add_argument("directory", help="sweep directory")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sweep_status)
+
+
+def cmd_sweep_plot(args) -> int:
+    """`dps sweep plot`: the finished runs' final `--y` against `--x` (see plotting.plot_sweep)."""
+    from pathlib import Path
+
+    from .plotting import plot_sweep, save_figure
+    from .sweep import Sweep
+
+    sweep = Sweep(args.directory)
+    rows = [r for r in sweep.records() if r.get("status") in ("finished", "converged")]
+    if not rows:
+        raise ConfigError(f"sweep {args.directory} has no finished run to plot yet (dps sweep status {args.directory})")
+    table = {c: [r.get(c) for r in rows] for c in sweep.columns()}
+    fig = plot_sweep(table, args.x, args.y, args.hue)
+    name = f"{args.y}-vs-{args.x}".replace("/", "_") + (f"-by-{args.hue}" if args.hue else "")
+    out = save_figure(fig, args.output or Path(args.directory) / f"{name}.png", dpi=args.dpi)
+    print(f"dps sweep plot: {out} ({len(rows)} finished runs)")
+    return 0

@@ -331,3 +331,24 @@ def test_runs_in_a_sweep_are_single_threaded_unless_asked(tmp_path, monkeypatch)
     asked.clear()
     Sweep.run({"sweep": {"threads": 0}, "base": big}, tmp_path / "b", workers=0)  # 0: by size
     assert set(asked) == {3}
+
+
+def test_sweep_plot_draws_the_mean_over_replicates(tmp_path, capsys):
+    """dps sweep plot: one point per x, at the mean of that x's finished replicates (read back from the table)."""
+    pytest.importorskip("matplotlib")
+    from dps_core.cli import main
+
+    out = tmp_path / "sweep"
+    Sweep.run(sweep_dict(), out, workers=0, progress=False)
+    assert main(["sweep", "plot", str(out), "--x", "scenario.peaks", "--y", "hill_q1", "-o", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 0 and "4 finished runs" in capsys.readouterr().out
+    from dps_core.plotting import plot_sweep
+
+    rows = Sweep(out).records()
+    fig = plot_sweep({k: [r[k] for r in rows] for k in ("scenario.peaks", "hill_q1")}, "scenario.peaks", "hill_q1")
+    xs, ys = fig.axes[0].lines[0].get_data()
+    for x, y in zip(xs, ys, strict=True):
+        expect = np.mean([r["hill_q1"] for r in rows if r["scenario.peaks"] == x])  # replicates of one point
+        assert y == pytest.approx(expect, rel=1e-12)
+    assert main(["sweep", "plot", str(out), "--x", "scenario.nope", "--y", "hill_q1"]) == 2
+    assert "no column 'scenario.nope'" in capsys.readouterr().err
