@@ -27,6 +27,28 @@ from .records import ArraySpec, ModeSpec
 __all__ = ["MODES"]
 
 
+# exploration options shared by the ascent modes and the replicator (global search): they only scale
+# the random draws made before each step, so every kernel applies them unchanged
+def _noise():
+    return P.param(0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative)
+
+
+def _anneal():
+    return P.param(
+        0.0,
+        doc="annealing time: the noise falls linearly from `noise` at t = 0 to zero at t = anneal (0: constant noise)",
+        unit="time",
+        validator=P.non_negative,
+    )
+
+
+def _explore():
+    return P.param(
+        "uniform",
+        doc="who explores: every agent alike, or agents in proportion to how poorly paid they are (1 - v_i / max v, v = dJ/dw)",
+    )
+
+
 @attrs.frozen
 class AscentParams:
     eta: float = P.param(0.1, doc="learning rate of profile parameters (logits, mu, atoms)", validator=P.non_negative)
@@ -34,19 +56,9 @@ class AscentParams:
         0.0, doc="learning rate of von Mises concentrations (0: fixed breadth)", validator=P.non_negative
     )
     eta_w: float = P.param(0.0, doc="learning rate of resources (0: resources fixed)", validator=P.non_negative)
-    noise: float = P.param(
-        0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
-    )
-    anneal: float = P.param(
-        0.0,
-        doc="annealing time: the noise falls linearly from `noise` at t = 0 to zero at t = anneal (0: constant noise)",
-        unit="time",
-        validator=P.non_negative,
-    )
-    explore: Literal["uniform", "payoff"] = P.param(
-        "uniform",
-        doc="who explores: every agent alike, or agents in proportion to how poorly paid they are (1 - v_i / max v, v = dJ/dw)",
-    )
+    noise: float = _noise()
+    anneal: float = _anneal()
+    explore: Literal["uniform", "payoff"] = _explore()
 
 
 @attrs.frozen
@@ -59,19 +71,9 @@ class ReplicatorParams:
         unit="1/time",
         validator=P.non_negative,
     )
-    noise: float = P.param(
-        0.0, doc="exploration noise on profile parameters, std per sqrt(time)", validator=P.non_negative
-    )
-    anneal: float = P.param(
-        0.0,
-        doc="annealing time: the noise falls linearly from `noise` at t = 0 to zero at t = anneal (0: constant noise)",
-        unit="time",
-        validator=P.non_negative,
-    )
-    explore: Literal["uniform", "payoff"] = P.param(
-        "uniform",
-        doc="who explores: every agent alike, or agents in proportion to how poorly paid they are (1 - v_i / max v, v = dJ/dw)",
-    )
+    noise: float = _noise()
+    anneal: float = _anneal()
+    explore: Literal["uniform", "payoff"] = _explore()
 
 
 @attrs.frozen
