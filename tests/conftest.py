@@ -27,7 +27,7 @@ QUICK_PER_FUNCTION = 12  # parametrised cases kept per test function in the quic
 
 def _quick() -> bool:
     """The quick developer loop is the default; tox's full environments set DPS_TESTS=full."""
-    return os.environ.get("DPS_TESTS", "quick") != "full"
+    return os.environ.get("DPS_TESTS", "quick") not in ("full", "no-slow")
 
 
 def pytest_report_header(config):
@@ -42,6 +42,11 @@ def pytest_report_header(config):
     if os.environ.get("DPS_EXPECT_BACKEND") == "reference":
         lines.append(
             "tests marked 'nokernel' (they never step a system) are deselected: they run in the 'compiled' env"
+        )
+    if os.environ.get("DPS_TESTS") == "no-slow":
+        lines.append(
+            "slow tests deselected (DPS_TESTS=no-slow): the compiled env runs them, and there the compiled kernel "
+            "is checked against this reference kernel within 1e-12 per step"
         )
     if _quick():
         lines.append(
@@ -78,6 +83,8 @@ def pytest_collection_modifyitems(config, items):
         keep = [i for i in keep if i.get_closest_marker("compiled") is None]
     if os.environ.get("DPS_EXPECT_BACKEND") == "reference":
         keep = [i for i in keep if i.get_closest_marker("nokernel") is None]
+    if os.environ.get("DPS_TESTS") == "no-slow":
+        keep = [i for i in keep if i.get_closest_marker("slow") is None]
     if _quick():
         keep = _quick_selection(keep)
     kept = set(map(id, keep))
