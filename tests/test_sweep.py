@@ -340,7 +340,9 @@ def test_sweep_plot_draws_the_mean_over_replicates(tmp_path, capsys):
 
     out = tmp_path / "sweep"
     Sweep.run(sweep_dict(), out, workers=0, progress=False)
-    assert main(["sweep", "plot", str(out), "--x", "scenario.peaks", "--y", "hill_q1", "-o", str(tmp_path / "p.png")]) == 0
+    assert (
+        main(["sweep", "plot", str(out), "--x", "scenario.peaks", "--y", "hill_q1", "-o", str(tmp_path / "p.png")]) == 0
+    )
     assert (tmp_path / "p.png").stat().st_size > 0 and "4 finished runs" in capsys.readouterr().out
     from dps_core.plotting import plot_sweep
 
