@@ -65,6 +65,18 @@ def rng_state(words: np.ndarray) -> dict:
     }
 
 
+def snapshot_dims(name: str, shape: tuple, n_agents: int, n_tasks: int) -> list[str]:
+    """Dimension names of a snapshot array's axes after the first: state arrays are agent-major,
+    so axis 1 of length N is `agent` and axis 2 of length K is `task`; other axes get their own."""
+    out = []
+    for i, length in enumerate(shape, start=1):
+        if (i, length) in ((1, n_agents), (2, n_tasks)):
+            out.append("agent" if i == 1 else "task")
+        else:
+            out.append(f"{name.replace('/', '_')}_dim{i}")
+    return out
+
+
 class ArchiveWriter:
     """Writes one run: declares the full layout, then appends records under SWMR."""
 
@@ -145,16 +157,7 @@ class ArchiveWriter:
                 ds.dims[i].attach_scale(made[dim])
 
     def _snapshot_dims(self, name: str, shape: tuple) -> list[str]:
-        """Dimension names of a snapshot array's axes after the first: state arrays are agent-major,
-        so axis 1 of length N is `agent` and axis 2 of length K is `task`; others get their own."""
-        n, k = self.sim.model.n_agents, self.sim.model.n_tasks
-        out = []
-        for i, length in enumerate(shape, start=1):
-            if (i, length) in ((1, n), (2, k)):
-                out.append("agent" if i == 1 else "task")
-            else:
-                out.append(f"{name.replace('/', '_')}_dim{i}")
-        return out
+        return snapshot_dims(name, shape, self.sim.model.n_agents, self.sim.model.n_tasks)
 
     def _declare(self) -> None:
         sim, f = self.sim, self.f
@@ -566,7 +569,8 @@ def copy_prefix(src: Archive, dst: ArchiveWriter, records: int, snapshots: int) 
             if name in dst.f[group] and n > 0 and dst.f[group][name].maxshape[0] is None:
                 out = dst.f[group][name]
                 out.resize(n, axis=0)
-                out[:n] = ds[:n]
+                with check.damaged(src.path, f"/{group}/{name}"):
+                    out[:n] = ds[:n]
     dst.records, dst.snapshots = records, snapshots
 
 

@@ -130,8 +130,13 @@ def open_h5(path: Path, *, swmr: bool, attempts: int = READ_ATTEMPTS) -> h5py.Fi
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     text = re.sub(r"^Unable to synchronously \w+ \w+ \((.*)\)$", r"\1", text)
-    text = text.strip("'\"")
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
     return text
+
+
+def _show(v: Any) -> str:
+    return repr(v.item() if isinstance(v, np.generic) else v)
 
 
 @contextmanager
@@ -153,7 +158,7 @@ def _require(cond: bool, path: Path, what: str) -> None:
 def parse_schema(path: Path, value: Any) -> tuple[int, int, int]:
     text = value.decode() if isinstance(value, bytes) else str(value) if isinstance(value, str) else None
     m = _SCHEMA_RE.match(text or "")
-    _require(m is not None, path, f"root attribute 'dps_schema' is {value!r}, not a version like '1.1.0'")
+    _require(m is not None, path, f"root attribute 'dps_schema' is {_show(value)}, not a version like '1.1.0'")
     return tuple(int(x) for x in m.groups())  # type: ignore[union-attr,return-value]
 
 
@@ -163,6 +168,7 @@ def check_layout(f: h5py.File, path: Path) -> None:
         attrs = {k: f.attrs[k] for k in ("config", "run_id", "seed_entropy", "n_agents", "n_tasks") if k in f.attrs}
     for key in ("config", "run_id", "seed_entropy"):
         _require(isinstance(attrs.get(key), str), path, f"root attribute '{key}' is missing or not a string")
+    _require(str(attrs["seed_entropy"]).isdigit(), path, "root attribute 'seed_entropy' is not a decimal integer")
     for key in ("n_agents", "n_tasks"):
         v = attrs.get(key)
         _require(
@@ -175,10 +181,16 @@ def check_layout(f: h5py.File, path: Path) -> None:
     except ValueError:
         cfg = None
     _require(isinstance(cfg, dict), path, "root attribute 'config' is not a JSON object")
+    scenario = cfg.get("scenario") if isinstance(cfg, dict) else None
+    _require(
+        isinstance(scenario, dict) and isinstance(scenario.get("name"), str),
+        path,
+        "root attribute 'config' names no scenario (no 'scenario.name')",
+    )
     with damaged(path, "the layout"):
         for group in ("timeseries", "snapshots", "checkpoint", "run"):
             _require(isinstance(f.get(group), h5py.Group), path, f"group /{group} is missing")
-        for name in ("run/status", "run/message", "run/last_step", "checkpoint/latest", "timeseries/step"):
+        for name in ("run/status", "run/message", "run/last_step", "run/pid", "checkpoint/latest", "timeseries/step"):
             _require(isinstance(f.get(name), h5py.Dataset), path, f"dataset /{name} is missing")
         ts = f["timeseries"]
         lengths = {name: ds.shape[0] for name, ds in ts.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 1}
@@ -195,13 +207,15 @@ def check_layout(f: h5py.File, path: Path) -> None:
         _require(
             np.ndim(latest) == 0 and int(latest) in (-1, 0, 1),
             path,
-            f"/checkpoint/latest is {latest!r}, not -1, 0 or 1",
+            f"/checkpoint/latest is {_show(latest)}, not -1, 0 or 1",
         )
         if int(latest) >= 0:
             slot = f.get(f"checkpoint/slot{int(latest)}")
             _require(isinstance(slot, h5py.Group), path, f"checkpoint slot {int(latest)} is missing")
             for name in ("step", "time", "records", "snapshots", "rng", "arrays"):
                 _require(name in slot, path, f"checkpoint slot {int(latest)} has no '{name}'")
+            for name in ("w", "C", "demand"):
+                _require(name in slot["arrays"], path, f"checkpoint slot {int(latest)} has no array '{name}'")
             n_rec, n_sn, step = (int(slot[k][()]) for k in ("records", "snapshots", "step"))
             _require(
                 0 <= n_rec <= records, path, f"the checkpoint keeps {n_rec} records, but the time series hold {records}"
