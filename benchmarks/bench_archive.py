@@ -137,7 +137,9 @@ def main() -> None:
     ap.add_argument("--inspect-gb", type=float, default=1.0)
     ap.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = ap.parse_args()
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, h5py {h5py.version.version}, HDF5 {h5py.version.hdf5_version}")
+    print(
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, h5py {h5py.version.version}, HDF5 {h5py.version.hdf5_version}"
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
         bench_growth([int(x) for x in args.lengths.split(",")], folder)

@@ -129,10 +129,11 @@ def open_h5(path: Path, *, swmr: bool, attempts: int = READ_ATTEMPTS) -> h5py.Fi
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"^Unable to synchronously \w+ \w+ \((.*)\)$", r"\1", text)
+    if "filter returned failure" in text:
+        return "its stored bytes fail their fletcher32 checksum or do not decompress"
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1]
-    return text
+    return re.sub(r"^(?:Unable to|Can't) synchronously \w+ \w+ \((.*)\)$", r"\1", text)
 
 
 def _show(v: Any) -> str:

@@ -97,6 +97,14 @@ def watch(
     `timeout`: give up (exit 1) after this many seconds without any progress."""
     path = Path(path)
     out = out or sys.stdout
+    try:
+        return _loop(path, interval, timeout, out, clock, sleep)
+    except KeyboardInterrupt:
+        print("\ndps watch: stopped (the run itself goes on)", file=out)
+        return 130
+
+
+def _loop(path: Path, interval: float, timeout: float | None, out: TextIO, clock, sleep) -> int:
     tty = out.isatty()
     first: tuple[float, int] | None = None
     last_change = clock()

@@ -288,3 +288,17 @@ def test_optional_libraries_are_not_imported():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_default_archive_name_is_in_the_working_directory_and_counts_up(tmp_path, monkeypatch):
+    """Where docs/config.md (`run.output`) says the default archive goes."""
+    conf = tmp_path / "configs" / "small.toml"
+    conf.parent.mkdir()
+    conf.write_text("[run]\nsteps = 2\n[scenario]\nagents = 3\ntasks = 4\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["run", str(conf), "--no-progress"]) == 0
+    assert main(["run", str(conf), "--no-progress"]) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["small-1.h5", "small.h5"]
+    assert not list(conf.parent.glob("*.h5"))
