@@ -370,6 +370,8 @@ class Archive:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         check.preflight(self.path)
+        if check._set_attempts is None:  # HDF5's retry count cannot be capped: look in a child first
+            check.probe_in_child(self.path)
         self.swmr = False
         try:
             self.f = check.open_h5(self.path, swmr=False)
@@ -408,13 +410,6 @@ class Archive:
     def close(self) -> None:
         if self.f.id.valid:
             self.f.close()
-
-    def refresh(self) -> None:
-        """See what a running writer appended since (SWMR readers only; a no-op otherwise)."""
-        if self.swmr:
-            with check.damaged(self.path, "the latest records"):
-                for name in ("timeseries", "snapshots", "run", "checkpoint"):
-                    self.f[name].visititems(lambda n, o: o.refresh() if isinstance(o, h5py.Dataset) else None)
 
     @property
     def provenance(self) -> dict[str, Any]:

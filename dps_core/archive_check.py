@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ArchiveError
 
-__all__ = ["slot_digest", "preflight", "open_h5", "damaged", "check_layout", "verify"]
+__all__ = ["slot_digest", "preflight", "probe_in_child", "open_h5", "damaged", "check_layout", "verify"]
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5's default for SWMR readers is 100 attempts with a doubling sleep (effectively forever);
@@ -125,6 +125,36 @@ def open_h5(path: Path, *, swmr: bool, attempts: int = READ_ATTEMPTS) -> h5py.Fi
     flags = h5py.h5f.ACC_RDONLY | (h5py.h5f.ACC_SWMR_READ if swmr else 0)
     fid = h5py.h5f.open(os.fsencode(path), flags, fapl=_fapl(attempts))
     return h5py.File(fid)
+
+
+PROBE_SECONDS = 10.0
+_PROBE = """
+import sys, h5py
+try:
+    f = h5py.File(sys.argv[1], "r")
+except OSError:
+    f = h5py.File(sys.argv[1], "r", swmr=True)
+dict(f.attrs)
+f.visititems(lambda name, obj: dict(obj.attrs) and None)
+"""
+
+
+def probe_in_child(path: Path, seconds: float = PROBE_SECONDS) -> None:
+    """Walk the file's metadata in a child process that is killed after `seconds`: the fallback
+    where HDF5's retry count cannot be capped (its library not found through ctypes), so that a
+    damaged file costs a timeout rather than a hang. Errors are left to the real open."""
+    import subprocess
+    import sys
+
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _PROBE, os.fspath(path)], capture_output=True, timeout=seconds, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ArchiveError(
+            f"archive {path} is damaged: HDF5 did not finish reading its metadata within {seconds:g} s "
+            "(it retries unreadable metadata in SWMR mode)"
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:

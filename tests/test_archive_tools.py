@@ -302,3 +302,22 @@ def test_default_archive_name_is_in_the_working_directory_and_counts_up(tmp_path
     assert main(["run", str(conf), "--no-progress"]) == 0
     assert sorted(p.name for p in work.iterdir()) == ["small-1.h5", "small.h5"]
     assert not list(conf.parent.glob("*.h5"))
+
+
+@pytest.mark.slow
+def test_without_the_retry_cap_a_child_process_probe_bounds_the_wait(killed, tmp_path, monkeypatch):
+    """Where HDF5's retry count cannot be capped, a damaged killed file costs a timeout, not a hang."""
+    import dps_core.archive_check as check
+
+    with h5py.File(killed, "r", swmr=True) as f:  # corrupt the root group's object header
+        root = h5py.h5o.get_info(f.id).addr
+    bad = tmp_path / "bad.h5"
+    data = bytearray(killed.read_bytes())
+    data[root + 8] ^= 0x10
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(check, "_set_attempts", None)
+    monkeypatch.setattr(check.probe_in_child, "__defaults__", (3.0,))
+    t = time.monotonic()
+    with pytest.raises(ArchiveError, match="did not finish reading its metadata within 3 s"):
+        open_archive(bad)
+    assert time.monotonic() - t < 10
