@@ -138,10 +138,12 @@ def live_writer(path: Path) -> str | None:
             return None
     except OSError:
         return None
+    from .archive_check import open_h5  # bounded metadata retries: a damaged file never hangs here
+
     f = None
-    for kwargs in ({}, {"swmr": True}):
+    for swmr in (False, True):
         try:
-            f = h5py.File(path, "r", **kwargs)
+            f = open_h5(path, swmr=swmr)
             break
         except OSError as exc:
             if "unable to lock file" in str(exc):
@@ -238,9 +240,11 @@ def open_unclean(path: Path):
     itself is not touched. Returns an h5py.File, or None if the file is not such a case."""
     import h5py
 
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head[:8] != b"\x89HDF\r\n\x1a\n" or len(head) < 16 or head[8] not in (2, 3) or head[11] == 0:
+        return None  # not HDF5 with a v2/v3 superblock, or no consistency flags to clear
     data = bytearray(Path(path).read_bytes())
-    if data[:8] != b"\x89HDF\r\n\x1a\n" or len(data) < 16 or data[8] not in (2, 3):
-        return None
     size = data[9]
     end = 12 + 4 * size
     if len(data) < end + 4 or int.from_bytes(data[end : end + 4], "little") != lookup3(bytes(data[:end])):

@@ -72,6 +72,24 @@ def _default_output(config_path: Path, configured: str) -> tuple[Path, bool]:
     return path, False
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as null, recursively (strict JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist"):  # NumPy scalars and arrays
+        return _finite(obj.tolist())
+    return obj
+
+
+def _dumps(data: Any) -> str:
+    """Strict JSON for every --json output: sorted keys, NaN/inf as null, unknown objects as text."""
+    return json.dumps(_finite(data), sort_keys=True, allow_nan=False, default=str)
+
+
 def _check_nonneg(value: str) -> int:
     try:
         n = int(value)
@@ -96,18 +114,15 @@ def cmd_run(args) -> int:
     result = sim.run(output, progress=progress, overwrite=args.overwrite and explicit)
     if args.json:
         print(
-            json.dumps(
+            _dumps(
                 {
                     "status": result.status,
                     "step": result.step,
                     "archive": str(result.archive),
                     "backend": sim.backend,
                     "seconds": result.seconds,
-                    "metrics": {
-                        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()
-                    },
-                },
-                sort_keys=True,
+                    "metrics": result.metrics,
+                }
             )
         )
         return 0
@@ -163,7 +178,7 @@ def cmd_plugins(args) -> int:
         "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures],
     }
     if args.json:
-        print(json.dumps(data, sort_keys=True))
+        print(_dumps(data))
         return 0
     print(f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else ""))
     rows = [
@@ -196,7 +211,7 @@ def cmd_scenarios(args) -> int:
             }
         )
     if args.json:
-        print(json.dumps(out, sort_keys=True, default=str))
+        print(_dumps(out))
         return 0
     for s in out:
         print(f"{s['name']}  (plugin {s['plugin']}): {s['doc']}")
@@ -210,7 +225,10 @@ def cmd_scenarios(args) -> int:
 
 def cmd_inspect(args) -> int:
     with open_archive(args.archive) as ar:
-        ck = ar.checkpoint()
+        ck = ar.checkpoint(arrays=False)  # counters only: plain inspect reads no bulk data
+        verified = ar.verify() if args.verify else None
+        if args.verify:
+            ar.checkpoint()  # the latest slot's digest, and that its state rebuilds
         data = {
             "path": str(ar.path),
             "schema": ar.schema,
@@ -218,15 +236,17 @@ def cmd_inspect(args) -> int:
             "status": ar.status,
             "message": ar.message,
             "last_step": ar.last_step,
-            "checkpoint_step": None if ck is None else ck["state"].step,
+            "checkpoint_step": None if ck is None else ck["step"],
             "provenance": ar.provenance,
             "config": ar.config_dict,
             "datasets": {k: list(v) for k, v in ar.datasets().items()},
             "final_metrics": ar.final_metrics(),
         }
+        if verified is not None:
+            data["verified"] = verified
     data["writer"] = live_writer(Path(args.archive))  # who still writes it (None: nobody)
     if args.json:
-        print(json.dumps(data, sort_keys=True, default=str))
+        print(_dumps(data))
         return 0
     prov = data["provenance"]
     print(
@@ -253,7 +273,27 @@ def cmd_inspect(args) -> int:
     print("final metrics:")
     for k, v in data["final_metrics"].items():
         print(f"  {k} = {_fmt(v)}")
+    if verified is not None:
+        slots = ", ".join(f"slot {k}: {v}" for k, v in verified["checkpoint_slots"].items())
+        print(
+            f"verified: read {verified['datasets']} datasets ({verified['bytes'] / 1e6:.1f} MB uncompressed), "
+            f"checksums match; checkpoint {slots}"
+        )
     return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export
+
+    out = export(args.archive, args.to, args.output, overwrite=args.overwrite)
+    print(f"dps export: wrote {out}")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    from .watch import watch
+
+    return watch(args.archive, interval=args.interval, timeout=args.timeout)
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -306,7 +346,21 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show an archive's schema, provenance, datasets and final metrics")
     p.add_argument("archive")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="read every dataset and check every checksum")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="write an archive's time series and snapshots as netCDF, Parquet or CSV")
+    p.add_argument("archive")
+    p.add_argument("--to", required=True, choices=["netcdf", "parquet", "csv"], help="output format")
+    p.add_argument("-o", "--output", help="output path (default: the archive's name with .nc, .parquet or .csv)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("watch", help="follow a run another process writes: step, progress, ETA, latest metrics")
+    p.add_argument("archive")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds without progress")
+    p.set_defaults(func=cmd_watch)
 
     if registry is not None:
         for name, spec in registry.records("command").items():
