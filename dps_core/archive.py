@@ -49,6 +49,7 @@ _STR = h5py.string_dtype("utf-8")
 # fixed-size values a failed writer overwrites in place (contiguous, uncompressed)
 _PATCHABLE = ("run/status", "run/message", "run/records", "run/snapshots", "run/last_step", "checkpoint/latest")
 _MAX_BUFFER = 64 * 2**20  # buffered snapshot bytes that force a flush
+_LIVE_READ_ATTEMPTS = 5  # reads of a chunk a live writer may be rewriting (about 0.1 s in all)
 _MIN_COMPRESSED_ROW = 4096  # bytes: rows at least this large are compressed one per chunk
 _MAX_PLAIN_CHUNK = 1 << 16  # bytes: an uncompressed chunk is allocated whole, so keep it small
 
@@ -664,12 +665,22 @@ class Archive:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        check.preflight(self.path)
+        short = None
+        try:
+            check.preflight(self.path)
+        except check.TruncatedArchive as exc:
+            short = exc
         if check._set_attempts is None:  # HDF5's retry count cannot be capped: look in a child first
             check.probe_in_child(self.path)
         self.swmr = False
         try:
-            self.f = check.open_h5(self.path, swmr=False)
+            if short is not None:  # only a run marked failed after a write error may be short
+                self.f = check.failed_in_place(self.path)
+                if self.f is None:
+                    raise short
+                self.swmr = True
+            else:
+                self.f = check.open_h5(self.path, swmr=False)
         except OSError as plain:
             # a running or killed SWMR writer: only a SWMR reader may open it
             try:
@@ -695,7 +706,8 @@ class Archive:
                     f"{self.path} has archive schema {schema}; this dps reads schema {SCHEMA.split('.')[0]}.x"
                 )
             self.schema = str(schema)
-            check.check_layout(self.f, self.path)
+            # the durable counts as of this open: one consistent view of a file a writer still grows
+            self._counts = check.check_layout(self.f, self.path)
         except BaseException:
             self.f.close()
             raise
@@ -759,7 +771,8 @@ class Archive:
     @property
     def records(self) -> int:
         """Number of durable time-series rows: `/run/records` (schema 1.1); in a schema 1.0 file the
-        shortest series (a writer killed mid-record may leave one series a row longer)."""
+        shortest series (a writer killed mid-record may leave one series a row longer). A reader
+        keeps the counts it found when it opened the file; reopen to follow a live writer."""
         n = self._durable("timeseries")
         if n is not None:
             return n
@@ -778,18 +791,31 @@ class Archive:
             return int(g["step"].shape[0]) if "step" in g else 0
 
     def _durable(self, group: str) -> int | None:
-        """Rows of `group` known durable (schema 1.1: run/records, run/snapshots), else None."""
-        name = {"timeseries": "run/records", "snapshots": "run/snapshots"}[group]
-        with check.damaged(self.path, f"/{name}"):
-            return int(self.f[name][()]) if name in self.f else None
+        """Rows of `group` known durable when the archive was opened (schema 1.1: run/records,
+        run/snapshots), else None."""
+        return None if self._counts is None else self._counts[group]
+
+    def _rows(self, what: str, read):
+        """Read appended rows; one ArchiveError line if they are damaged. A live writer rewrites
+        its last uncompressed chunk in place, so a SWMR reader may catch it half written (its
+        fletcher32 checksum then fails): such a read is tried again a few times before the data
+        counts as damaged."""
+        for attempt in range(_LIVE_READ_ATTEMPTS if self.swmr else 1):
+            try:
+                with check.damaged(self.path, what):
+                    return read()
+            except ArchiveError:
+                if attempt == _LIVE_READ_ATTEMPTS - 1 or not self.swmr:
+                    raise
+                _time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def timeseries(self) -> dict[str, np.ndarray]:
         """Every recorded series (with 'step' and 'time'), durable rows only (a running writer may
         have grown some series further already)."""
         g = self.f["timeseries"]
         n = self.records
-        with check.damaged(self.path, "the time series"):
-            return {name: g[name][:n] for name in _series(g)}
+        return self._rows("the time series", lambda: {name: g[name][:n] for name in _series(g)})
 
     def snapshot_names(self) -> list[str]:
         """Names of the snapshot arrays (empty when the run took none)."""
@@ -799,8 +825,7 @@ class Archive:
     def snapshot_steps(self) -> np.ndarray:
         g = self.f["snapshots"]
         n = self.snapshot_count
-        with check.damaged(self.path, "/snapshots/step"):
-            return g["step"][:n] if "step" in g else np.zeros(0, dtype=np.int64)
+        return self._rows("/snapshots/step", lambda: g["step"][:n] if "step" in g else np.zeros(0, dtype=np.int64))
 
     def snapshots(self, name: str) -> np.ndarray:
         """All durable snapshots of one array, first axis the snapshot index."""
@@ -808,15 +833,13 @@ class Archive:
         if name not in self.snapshot_names():
             raise ArchiveError(f"archive {self.path} has no snapshots of '{name}'; it has {self.snapshot_names()}")
         n = self.snapshot_count
-        with check.damaged(self.path, f"/snapshots/{name}"):
-            return g[name][:n]
+        return self._rows(f"/snapshots/{name}", lambda: g[name][:n])
 
     def final_metrics(self) -> dict[str, float | None]:
         """The last recorded value of every series (reads one element per series)."""
         g = self.f["timeseries"]
         n = self.records
-        with check.damaged(self.path, "the last record"):
-            return {k: (g[k][n - 1].item() if n else None) for k in g if k in _series(g)}
+        return self._rows("the last record", lambda: {k: (g[k][n - 1].item() if n else None) for k in _series(g)})
 
     def checkpoint(self, *, arrays: bool = True) -> dict[str, Any] | None:
         """The latest valid checkpoint: state, rng state, records and snapshots counts; or None.

@@ -27,7 +27,17 @@ import numpy as np
 
 from .errors import ArchiveError
 
-__all__ = ["slot_digest", "preflight", "probe_in_child", "open_h5", "damaged", "check_layout", "verify"]
+__all__ = [
+    "slot_digest",
+    "preflight",
+    "failed_in_place",
+    "TruncatedArchive",
+    "probe_in_child",
+    "open_h5",
+    "damaged",
+    "check_layout",
+    "verify",
+]
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5's default for SWMR readers is 100 attempts with a doubling sleep (effectively forever);
@@ -56,6 +66,10 @@ def slot_digest(
     return h.hexdigest()
 
 
+class TruncatedArchive(ArchiveError):
+    """The file is shorter than its superblock records (see `preflight`)."""
+
+
 def preflight(path: Path) -> None:
     """Refuse, before HDF5 sees it, a file that is not HDF5 or is shorter than its superblock says."""
     if not path.exists():
@@ -80,10 +94,33 @@ def preflight(path: Path) -> None:
         base = int.from_bytes(head[12 : 12 + width], "little")
         eof = int.from_bytes(head[12 + 2 * width : 12 + 3 * width], "little")
         if eof + base > size:
-            raise ArchiveError(
+            raise TruncatedArchive(
                 f"archive {path} is truncated: {size} bytes on disk, but its HDF5 superblock records "
                 f"{eof + base} (a copy cut short, a full disk, or damage); it cannot be read safely"
             )
+
+
+def failed_in_place(path: Path) -> h5py.File | None:
+    """A short file its own writer marked `failed` after a write error (a full disk or a file-size
+    limit: HDF5 had already recorded the larger end of file in the superblock), opened as a SWMR
+    reader, which tolerates the shortfall (or, for a writer outside SWMR mode, as an in-memory copy
+    padded to that length); or None for any other short file (a copy cut short)."""
+    try:
+        f = open_h5(path, swmr=True)
+    except OSError:
+        from .archive_io import open_unclean  # a writer outside SWMR mode leaves its flags set
+
+        f = open_unclean(path, pad=True)
+        if f is None:
+            return None
+    try:
+        status = f["run/status"][()]
+        if isinstance(status, bytes) and status.decode(errors="replace").strip() == "failed":
+            return f
+    except READ_ERRORS:
+        pass
+    f.close()
+    return None
 
 
 def _hdf5_library():
@@ -193,8 +230,9 @@ def parse_schema(path: Path, value: Any) -> tuple[int, int, int]:
     return tuple(int(x) for x in m.groups())  # type: ignore[union-attr,return-value]
 
 
-def check_layout(f: h5py.File, path: Path) -> None:
-    """The metadata-only checks every open makes (fast: no dataset is read beyond a few scalars)."""
+def check_layout(f: h5py.File, path: Path) -> dict[str, int] | None:
+    """The metadata-only checks every open makes (fast: no dataset is read beyond a few scalars).
+    Returns the durable row counts {'timeseries': n, 'snapshots': m} (None for schema 1.0)."""
     with damaged(path, "the root attributes"):
         attrs = {k: f.attrs[k] for k in ("config", "run_id", "seed_entropy", "n_agents", "n_tasks") if k in f.attrs}
     for key in ("config", "run_id", "seed_entropy"):
@@ -221,14 +259,40 @@ def check_layout(f: h5py.File, path: Path) -> None:
     with damaged(path, "the layout"):
         for group in ("timeseries", "snapshots", "checkpoint", "run"):
             _require(isinstance(f.get(group), h5py.Group), path, f"group /{group} is missing")
-        for name in ("run/status", "run/message", "run/last_step", "run/pid", "checkpoint/latest", "timeseries/step"):
+        # (a SWMR reader caches an object header once read: no appended dataset is opened before
+        # the counts are read, or its length would be older than they are)
+        for name in ("run/status", "run/message", "run/last_step", "run/pid", "checkpoint/latest"):
             _require(isinstance(f.get(name), h5py.Dataset), path, f"dataset /{name} is missing")
+        # read in the reverse of a live writer's order (rows, then counts, then checkpoint), so
+        # that each value read is covered by those read after it
+        latest = f["checkpoint/latest"][()]
+        _require(
+            np.ndim(latest) == 0 and int(latest) in (-1, 0, 1),
+            path,
+            f"/checkpoint/latest is {_show(latest)}, not -1, 0 or 1",
+        )
+        kept = None
+        if int(latest) >= 0:
+            slot = f.get(f"checkpoint/slot{int(latest)}")
+            _require(isinstance(slot, h5py.Group), path, f"checkpoint slot {int(latest)} is missing")
+            for name in ("step", "time", "records", "snapshots", "rng", "arrays"):
+                _require(name in slot, path, f"checkpoint slot {int(latest)} has no '{name}'")
+            for name in ("w", "C", "demand"):
+                _require(name in slot["arrays"], path, f"checkpoint slot {int(latest)} has no array '{name}'")
+            kept = tuple(int(slot[k][()]) for k in ("records", "snapshots", "step"))
+            _require(kept[2] >= 0, path, f"the checkpoint's step is {kept[2]}")
+            _require(slot["rng"].shape == (6,), path, f"the checkpoint's rng has shape {slot['rng'].shape}, not (6,)")
+        schema = parse_schema(path, f.attrs.get("dps_schema"))
+        counts = None
+        if schema >= (1, 1, 0) or "run/records" in f:
+            counts = {"timeseries": _count(f, path, "run/records"), "snapshots": _count(f, path, "run/snapshots")}
+        _require(isinstance(f.get("timeseries/step"), h5py.Dataset), path, "dataset /timeseries/step is missing")
         ts = f["timeseries"]
         lengths = {name: ds.shape[0] for name, ds in ts.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 1}
         snaps = f["snapshots"]
         n_snap = snaps["step"].shape[0] if "step" in snaps else 0
-        if "run/records" in f:  # schema 1.1: the durable counts; rows beyond them may be partial
-            records, n_snap = _count(f, path, "run/records"), _count(f, path, "run/snapshots")
+        if counts is not None:  # rows beyond the durable counts may be partial
+            records, n_snap = counts["timeseries"], counts["snapshots"]
             short = {k: n for k, n in lengths.items() if n < records}
             _require(not short, path, f"/run/records is {records}, but time series {sorted(short)} are shorter")
             snap_lengths = {
@@ -248,29 +312,16 @@ def check_layout(f: h5py.File, path: Path) -> None:
                 f"time series have different lengths {lengths}",
             )
             records = min(lengths.values(), default=0)
-        latest = f["checkpoint/latest"][()]
-        _require(
-            np.ndim(latest) == 0 and int(latest) in (-1, 0, 1),
-            path,
-            f"/checkpoint/latest is {_show(latest)}, not -1, 0 or 1",
-        )
-        if int(latest) >= 0:
-            slot = f.get(f"checkpoint/slot{int(latest)}")
-            _require(isinstance(slot, h5py.Group), path, f"checkpoint slot {int(latest)} is missing")
-            for name in ("step", "time", "records", "snapshots", "rng", "arrays"):
-                _require(name in slot, path, f"checkpoint slot {int(latest)} has no '{name}'")
-            for name in ("w", "C", "demand"):
-                _require(name in slot["arrays"], path, f"checkpoint slot {int(latest)} has no array '{name}'")
-            n_rec, n_sn, step = (int(slot[k][()]) for k in ("records", "snapshots", "step"))
+        if kept is not None:
+            n_rec, n_sn, _ = kept
             _require(
                 0 <= n_rec <= records, path, f"the checkpoint keeps {n_rec} records, but the time series hold {records}"
             )
             _require(0 <= n_sn <= n_snap, path, f"the checkpoint keeps {n_sn} snapshots, but there are {n_snap}")
-            _require(step >= 0, path, f"the checkpoint's step is {step}")
-            _require(slot["rng"].shape == (6,), path, f"the checkpoint's rng has shape {slot['rng'].shape}, not (6,)")
         status = f["run/status"][()]
         _require(isinstance(status, bytes), path, "/run/status is not a string")
         status.decode()
+    return counts
 
 
 def _count(f: h5py.File, path: Path, name: str) -> int:

@@ -233,11 +233,12 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
-def open_unclean(path: Path):
+def open_unclean(path: Path, *, pad: bool = False):
     """Open, read-only and in memory, an archive whose writer was killed outside SWMR mode (HDF5
     then refuses it until its consistency flags are cleared, which `h5clear -s` does on disk).
     The flags are cleared in a copy in memory, with the superblock checksum recomputed; the file
-    itself is not touched. Returns an h5py.File, or None if the file is not such a case."""
+    itself is not touched. `pad`: zeros up to the recorded end of file (a writer stopped by a full
+    disk). Returns an h5py.File, or None if the file is not such a case."""
     import h5py
 
     with open(path, "rb") as fh:
@@ -251,6 +252,9 @@ def open_unclean(path: Path):
         return None
     data[11] = 0
     data[end : end + 4] = lookup3(bytes(data[:end])).to_bytes(4, "little")
+    if pad:  # a writer stopped by a full disk: zeros up to the end of file its superblock records
+        base, eof = (int.from_bytes(data[12 + i * size : 12 + (i + 1) * size], "little") for i in (0, 2))
+        data.extend(bytes(max(0, base + eof - len(data))))
     try:
         return h5py.File(io.BytesIO(bytes(data)), "r")
     except OSError:

@@ -12,7 +12,8 @@ kind of damage:
   latest checkpoint slot)
 - attribute: a root attribute removed or given a wrong type or value
 - group: a group or dataset the layout needs removed
-- count: a checkpoint counter, `latest` or a series length made inconsistent
+- count: a checkpoint counter, `latest`, a durable count (`run/records`, `run/snapshots`) or a
+  series length made inconsistent
 
 `manifest.json` lists every file with its category, what was done, and what `inspect`,
 `inspect --verify` and `resume` must answer: "error" (one clear line, non-zero exit) or
@@ -203,6 +204,10 @@ COUNT_EDITS = [
     ("checkpoint w of another length", _recreate("checkpoint/slotLATEST/arrays/w", np.ones(3))),
     ("time series 'efficacy' 3 rows short", _shorten("timeseries/efficacy", 3)),
     ("run status not UTF-8", _set("run/status", np.bytes_(b"\xff\xfe running".ljust(32)))),
+    ("durable records = -5", _set("run/records", -5)),
+    ("durable records beyond the series (1000000)", _set("run/records", 1_000_000)),
+    ("durable snapshots = 99", _set("run/snapshots", 99)),
+    ("durable records count removed", lambda f: f.__delitem__("run/records")),
 ]
 
 

@@ -24,7 +24,8 @@ from dps_core.watch import watch
 CONFIG = {
     "run": {"steps": 40, "record_every": 5, "checkpoint_every": 10, "snapshot_every": 20, "seed": 4},
     "scenario": {"agents": 6, "tasks": 7},
-    "archive": {"snapshots": ["S", "w", "demand"]},
+    # every record durable at once, so a paused or killed writer's file holds the row of its step
+    "archive": {"snapshots": ["S", "w", "demand"], "flush_every": 1},
 }
 
 WRITER = textwrap.dedent("""
