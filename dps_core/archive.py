@@ -25,6 +25,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from . import archive_check as check
+from .archive_check import slot_digest
 from .archive_io import (
     HEARTBEAT_SECONDS,
     exclusive_temp,
@@ -47,6 +49,9 @@ _STR = h5py.string_dtype("utf-8")
 # fixed-size values a failed writer overwrites in place (contiguous, uncompressed)
 _PATCHABLE = ("run/status", "run/message", "run/records", "run/snapshots", "run/last_step", "checkpoint/latest")
 _MAX_BUFFER = 64 * 2**20  # buffered snapshot bytes that force a flush
+_LIVE_READ_ATTEMPTS = 5  # reads of a chunk a live writer may be rewriting (about 0.1 s in all)
+_MIN_COMPRESSED_ROW = 4096  # bytes: rows at least this large are compressed one per chunk
+_MAX_PLAIN_CHUNK = 1 << 16  # bytes: an uncompressed chunk is allocated whole, so keep it small
 
 
 def _now() -> str:
@@ -75,6 +80,18 @@ def rng_state(words: np.ndarray) -> dict:
         "has_uint32": w[4],
         "uinteger": w[5],
     }
+
+
+def snapshot_dims(name: str, shape: tuple, n_agents: int, n_tasks: int) -> list[str]:
+    """Dimension names of a snapshot array's axes after the first: state arrays are agent-major,
+    so axis 1 of length N is `agent` and axis 2 of length K is `task`; other axes get their own."""
+    out = []
+    for i, length in enumerate(shape, start=1):
+        if (i, length) in ((1, n_agents), (2, n_tasks)):
+            out.append("agent" if i == 1 else "task")
+        else:
+            out.append(f"{name.replace('/', '_')}_dim{i}")
+    return out
 
 
 class ArchiveWriter:
@@ -163,10 +180,48 @@ class ArchiveWriter:
     # --- layout --------------------------------------------------------------------------------------
 
     def _series(self, group, name, dtype, shape=()):
-        rows = max(1, min(1024, (1 << 20) // max(1, int(np.prod(shape, dtype=np.int64)) * 8)))
+        """A dataset appended along its first axis, with HDF5's fletcher32 checksum on every chunk.
+
+        Appending under SWMR never reuses freed file space, so a compressed chunk rewritten on each
+        append leaves a dead copy behind every time (files grew quadratically). Hence: a dataset
+        with several rows per chunk is stored uncompressed (its chunks keep their size and are
+        rewritten in place); a compressed dataset gets one row per chunk, each written once."""
+        row = max(1, int(np.prod(shape, dtype=np.int64))) * np.dtype(dtype).itemsize
+        if self._compress and row >= _MIN_COMPRESSED_ROW:
+            rows, filters = 1, self._compress
+        else:
+            rows, filters = max(1, min(1024, _MAX_PLAIN_CHUNK // row)), {}
         return group.create_dataset(
-            name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(rows, *shape), **self._compress
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=dtype,
+            chunks=(rows, *shape),
+            fletcher32=True,
+            **filters,
         )
+
+    def _scales(self, group, axis_name: str, names, dims) -> None:
+        """Label every axis with an HDF5 dimension scale (netCDF readers such as xarray with
+        h5netcdf then see named dimensions): the append axis by `group/step`, the others by
+        index coordinates `agent`, `task` or `<array>_dim<i>` created in the same group."""
+        step = group["step"]
+        step.make_scale(axis_name)
+        made: dict[str, Any] = {}
+        for name in names:
+            ds = group[name]
+            ds.dims[0].attach_scale(step)
+            for i, dim in enumerate(dims(name, ds.shape[1:]), start=1):
+                if dim not in made:
+                    if dim in group:
+                        made[dim] = group[dim]
+                    else:
+                        made[dim] = group.create_dataset(dim, data=np.arange(ds.shape[i], dtype=np.int64))
+                        made[dim].make_scale(dim)
+                ds.dims[i].attach_scale(made[dim])
+
+    def _snapshot_dims(self, name: str, shape: tuple) -> list[str]:
+        return snapshot_dims(name, shape, self.sim.model.n_agents, self.sim.model.n_tasks)
 
     def _layout_image(self, source: Archive | None, inputs: list) -> bytes:
         """The complete layout, built in memory (HDF5 'core' driver) and returned as the bytes of
@@ -232,7 +287,7 @@ class ArchiveWriter:
         g.attrs["mixing"] = sim.config.mixing.name
         if t.kind == "csr":
             for name in ("indptr", "indices", "data"):
-                g.create_dataset(name, data=getattr(t, name), **self._compress)
+                g.create_dataset(name, data=getattr(t, name), fletcher32=True, **self._compress)
 
         g = f.create_group("inputs")
         g.attrs["doc"] = (
@@ -240,7 +295,7 @@ class ArchiveWriter:
         )
         for inp in inputs:
             data = np.frombuffer(inp.data, dtype=np.uint8) if inp.data is not None else np.zeros(0, np.uint8)
-            ds = g.create_dataset(inp.key, data=data, **(self._compress if len(data) else {}))
+            ds = g.create_dataset(inp.key, data=data, **({"fletcher32": True, **self._compress} if len(data) else {}))
             ds.attrs["key"], ds.attrs["value"], ds.attrs["sha256"] = inp.key, inp.value, inp.sha256
             ds.attrs["size"], ds.attrs["stored"] = inp.size, inp.data is not None
 
@@ -252,14 +307,17 @@ class ArchiveWriter:
         self._series(g, "time", np.float64)
         for name in sim.series_names:
             self._series(g, name, np.float64)
+        self._scales(g, "step", ["time", *sim.series_names], lambda name, shape: [])
 
         g = f.create_group("snapshots")
         g.attrs["doc"] = "state arrays every run.snapshot_every steps; first axis is the snapshot index"
-        self._series(g, "step", np.int64)
-        self._series(g, "time", np.float64)
-        for name in sim.config.archive.snapshots:
-            arr = sim.snapshot_array(name)
-            self._series(g, name, arr.dtype, arr.shape)
+        if sim.config.run.snapshot_every:  # a run that never snapshots declares no snapshot datasets
+            self._series(g, "step", np.int64)
+            self._series(g, "time", np.float64)
+            for name in sim.config.archive.snapshots:
+                arr = sim.snapshot_array(name)
+                self._series(g, name, arr.dtype, arr.shape)
+            self._scales(g, "step", ["time", *sim.config.archive.snapshots], self._snapshot_dims)
 
         g = f.create_group("checkpoint")
         g.attrs["doc"] = "two slots written alternately; 'latest' (written last) names the valid one (-1: none)"
@@ -270,6 +328,7 @@ class ArchiveWriter:
                 s.create_dataset(name, data=np.int64(-1))
             s.create_dataset("time", data=np.float64(0.0))
             s.create_dataset("rng", shape=(6,), dtype=np.uint64)
+            s.create_dataset("sha256", data=np.bytes_(b"".ljust(64)), dtype="S64")
             for name, arr in state.arrays().items():
                 s.create_dataset(f"arrays/{name}", shape=arr.shape, dtype=arr.dtype)
 
@@ -446,6 +505,9 @@ class ArchiveWriter:
         self._d(f"{s}/time")[()] = state.time
         self._d(f"{s}/records")[()] = self.records
         self._d(f"{s}/snapshots")[()] = self.snapshots
+        self._d(f"{s}/sha256")[()] = np.bytes_(
+            slot_digest(state.arrays(), rng_words(rng), state.step, state.time, self.records, self.snapshots).encode()
+        )
         self.f.flush()
         self._d("checkpoint/latest")[()] = slot
         self.f.flush()
@@ -457,10 +519,13 @@ class ArchiveWriter:
         def copy() -> None:
             for group, n in (("timeseries", records), ("snapshots", snapshots)):
                 for name, ds in src.f[group].items():
-                    if name in self.f[group] and n > 0:
+                    # appended datasets only (the fixed index coordinates `agent`, `task` are declared)
+                    if name in self.f[group] and n > 0 and self.f[group][name].maxshape[0] is None:
+                        with check.damaged(src.path, f"/{group}/{name}"):
+                            rows = ds[:n]
                         out = self._d(f"{group}/{name}")
                         out.resize(n, axis=0)
-                        out[:n] = ds[:n]
+                        out[:n] = rows
             self.f.flush()
             self._d("run/records")[()] = records
             self._d("run/snapshots")[()] = snapshots
@@ -593,39 +658,60 @@ def _os_error(exc: BaseException) -> str:
 
 
 class Archive:
-    """Read access to a run archive (also one whose writer is running or was killed)."""
+    """Read access to a run archive (also one whose writer is running or was killed).
+
+    Opening checks the file before HDF5 reads it and the dps layout after (see archive_check), so
+    a damaged file gives one ArchiveError line within moments instead of a hang or a traceback."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.exists():
-            raise ArchiveError(f"archive {self.path} does not exist")
-        if not h5py.is_hdf5(self.path):
-            raise ArchiveError(f"{self.path} is not an HDF5 file (a dps archive is one)")
+        self.f: Any = None  # the open h5py.File
+        short = None
+        try:
+            check.preflight(self.path)
+        except check.TruncatedArchive as exc:
+            short = exc
+        if check._set_attempts is None:  # HDF5's retry count cannot be capped: look in a child first
+            check.probe_in_child(self.path)
         self.swmr = False
         try:
-            self.f = h5py.File(self.path, "r")
-        except OSError:
+            if short is not None:  # only a run marked failed after a write error may be short
+                self.f = check.failed_in_place(self.path)
+                if self.f is None:
+                    raise short
+                self.swmr = True
+            else:
+                self.f = check.open_h5(self.path, swmr=False)
+        except OSError as plain:
             # a running or killed SWMR writer: only a SWMR reader may open it
             try:
-                self.f = h5py.File(self.path, "r", swmr=True)
+                self.f = check.open_h5(self.path, swmr=True)
                 self.swmr = True
             except OSError as exc:
                 from .archive_io import open_unclean  # a writer killed outside SWMR mode
 
                 self.f = open_unclean(self.path)
                 if self.f is None:
-                    raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
-        schema = self.f.attrs.get("dps_schema")
-        if schema is None:
+                    reason = exc if "already open" in str(plain) or "lock" in str(plain) else plain
+                    raise ArchiveError(
+                        f"cannot open archive {self.path}: damaged or not readable by HDF5 ({check._reason(reason)})"
+                    ) from None
+        try:
+            with check.damaged(self.path, "the root attributes"):
+                schema = self.f.attrs.get("dps_schema")
+            if schema is None:
+                raise ArchiveError(f"{self.path} is an HDF5 file but not a dps archive (no 'dps_schema' attribute)")
+            major, _, _ = check.parse_schema(self.path, schema)
+            if major != int(SCHEMA.split(".")[0]):
+                raise ArchiveError(
+                    f"{self.path} has archive schema {schema}; this dps reads schema {SCHEMA.split('.')[0]}.x"
+                )
+            self.schema = str(schema)
+            # the durable counts as of this open: one consistent view of a file a writer still grows
+            self._counts = check.check_layout(self.f, self.path)
+        except BaseException:
             self.f.close()
-            raise ArchiveError(f"{self.path} is an HDF5 file but not a dps archive (no 'dps_schema' attribute)")
-        major = int(str(schema).split(".")[0])
-        if major != int(SCHEMA.split(".")[0]):
-            self.f.close()
-            raise ArchiveError(
-                f"{self.path} has archive schema {schema}; this dps reads schema {SCHEMA.split('.')[0]}.x"
-            )
-        self.schema = str(schema)
+            raise
 
     def __enter__(self):
         return self
@@ -641,12 +727,16 @@ class Archive:
     def provenance(self) -> dict[str, Any]:
         """Root attributes (versions, seed, creation time, ...), config excluded."""
         out = {}
-        for k, v in self.f.attrs.items():
-            if k == "config":
-                continue
-            out[k] = v.tolist() if hasattr(v, "tolist") else v
+        with check.damaged(self.path, "the root attributes"):
+            for k, v in self.f.attrs.items():
+                if k == "config":
+                    continue
+                out[k] = v.tolist() if hasattr(v, "tolist") else v
         if "plugins" in out:
-            out["plugins"] = json.loads(out["plugins"])
+            try:
+                out["plugins"] = json.loads(out["plugins"])
+            except (TypeError, ValueError):
+                raise ArchiveError(f"archive {self.path} is damaged: root attribute 'plugins' is not JSON") from None
         return out
 
     @property
@@ -657,76 +747,154 @@ class Archive:
     def config(self):
         """The stored config as a `Config`."""
         from .config import Config
+        from .errors import ConfigError
 
-        return Config.from_dict(self.config_dict)
+        try:
+            return Config.from_dict(self.config_dict)
+        except ConfigError as exc:
+            raise ArchiveError(f"archive {self.path} stores a config this dps cannot use: {exc}") from None
 
     @property
     def status(self) -> str:
-        return self.f["run/status"][()].decode().strip()
+        with check.damaged(self.path, "/run/status"):
+            return self.f["run/status"][()].decode().strip()
 
     @property
     def message(self) -> str:
-        return self.f["run/message"][()].decode().strip()
+        with check.damaged(self.path, "/run/message"):
+            return self.f["run/message"][()].decode(errors="replace").strip()
 
     @property
     def last_step(self) -> int:
-        return int(self.f["run/last_step"][()])
+        with check.damaged(self.path, "/run/last_step"):
+            return int(self.f["run/last_step"][()])
+
+    @property
+    def records(self) -> int:
+        """Number of durable time-series rows: `/run/records` (schema 1.1); in a schema 1.0 file the
+        shortest series (a writer killed mid-record may leave one series a row longer). A reader
+        keeps the counts it found when it opened the file; reopen to follow a live writer."""
+        n = self._durable("timeseries")
+        if n is not None:
+            return n
+        g = self.f["timeseries"]
+        with check.damaged(self.path, "the time series"):
+            return min((int(g[k].shape[0]) for k in _series(g)), default=0)
+
+    @property
+    def snapshot_count(self) -> int:
+        """Number of durable snapshots: `/run/snapshots` (schema 1.1), else the length of `step`."""
+        n = self._durable("snapshots")
+        if n is not None:
+            return n
+        g = self.f["snapshots"]
+        with check.damaged(self.path, "/snapshots/step"):
+            return int(g["step"].shape[0]) if "step" in g else 0
 
     def _durable(self, group: str) -> int | None:
-        """Rows of `group` known durable (schema 1.1: run/records, run/snapshots), else None."""
-        name = {"timeseries": "run/records", "snapshots": "run/snapshots"}[group]
-        return int(self.f[name][()]) if name in self.f else None
+        """Rows of `group` known durable when the archive was opened (schema 1.1: run/records,
+        run/snapshots), else None."""
+        return None if self._counts is None else self._counts[group]
+
+    def _rows(self, what: str, read):
+        """Read appended rows; one ArchiveError line if they are damaged. A live writer rewrites
+        its last uncompressed chunk in place, so a SWMR reader may catch it half written (its
+        fletcher32 checksum then fails): such a read is tried again a few times before the data
+        counts as damaged."""
+        for attempt in range(_LIVE_READ_ATTEMPTS if self.swmr else 1):
+            try:
+                with check.damaged(self.path, what):
+                    return read()
+            except ArchiveError:
+                if attempt == _LIVE_READ_ATTEMPTS - 1 or not self.swmr:
+                    raise
+                _time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def timeseries(self) -> dict[str, np.ndarray]:
-        """Every recorded series (with 'step' and 'time'), durable rows only."""
-        g, n = self.f["timeseries"], self._durable("timeseries")
-        return {name: g[name][:n] for name in g}
+        """Every recorded series (with 'step' and 'time'), durable rows only (a running writer may
+        have grown some series further already)."""
+        g = self.f["timeseries"]
+        n = self.records
+        return self._rows("the time series", lambda: {name: g[name][:n] for name in _series(g)})
+
+    def snapshot_names(self) -> list[str]:
+        """Names of the snapshot arrays (empty when the run took none)."""
+        g = self.f["snapshots"]
+        return [k for k in g if k not in ("step", "time") and not g[k].is_scale]
 
     def snapshot_steps(self) -> np.ndarray:
-        return self.f["snapshots/step"][: self._durable("snapshots")]
+        g = self.f["snapshots"]
+        n = self.snapshot_count
+        return self._rows("/snapshots/step", lambda: g["step"][:n] if "step" in g else np.zeros(0, dtype=np.int64))
 
     def snapshots(self, name: str) -> np.ndarray:
-        """All snapshots of one array, first axis the snapshot index."""
+        """All durable snapshots of one array, first axis the snapshot index."""
         g = self.f["snapshots"]
-        if name not in g:
-            raise ArchiveError(
-                f"archive {self.path} has no snapshots of '{name}'; it has {sorted(k for k in g if k not in ('step', 'time'))}"
-            )
-        return g[name][: self._durable("snapshots")]
+        if name not in self.snapshot_names():
+            raise ArchiveError(f"archive {self.path} has no snapshots of '{name}'; it has {self.snapshot_names()}")
+        n = self.snapshot_count
+        return self._rows(f"/snapshots/{name}", lambda: g[name][:n])
 
     def final_metrics(self) -> dict[str, float | None]:
-        """The last recorded value of every series."""
-        ts = self.timeseries()
-        return {k: (v[-1].item() if len(v) else None) for k, v in ts.items()}
+        """The last recorded value of every series (reads one element per series)."""
+        g = self.f["timeseries"]
+        n = self.records
+        return self._rows("the last record", lambda: {k: (g[k][n - 1].item() if n else None) for k in _series(g)})
 
-    def checkpoint(self) -> dict[str, Any] | None:
-        """The latest valid checkpoint: state, rng state, records and snapshots counts; or None."""
+    def checkpoint(self, *, arrays: bool = True) -> dict[str, Any] | None:
+        """The latest valid checkpoint: state, rng state, records and snapshots counts; or None.
+        Its SHA-256 digest is checked (ArchiveError if it does not match). `arrays=False` gives
+        only the counters (no state, no check), cheaply."""
         c = self.f["checkpoint"]
-        latest = int(c["latest"][()])
-        if latest < 0:
-            return None
-        s = c[f"slot{latest}"]
-        arrays = {}
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                arrays[name] = obj[()]
-
-        s["arrays"].visititems(visit)
-        step, time = int(s["step"][()]), float(s["time"][()])
-        return {
-            "state": State.from_arrays(arrays, step, time),
-            "rng": rng_state(s["rng"][()]),
-            "records": int(s["records"][()]),
-            "snapshots": int(s["snapshots"][()]),
-            "slot": latest,
-        }
+        with check.damaged(self.path, "the checkpoint"):
+            latest = int(c["latest"][()])
+            if latest < 0:
+                return None
+            s = c[f"slot{latest}"]
+            step, time = int(s["step"][()]), float(s["time"][()])
+            out: dict[str, Any] = {
+                "step": step,
+                "records": int(s["records"][()]),
+                "snapshots": int(s["snapshots"][()]),
+                "slot": latest,
+            }
+            if not arrays:
+                return out
+            data = check.read_slot(s)
+            check.check_slot(s, self.path, latest, arrays=data)
+            out["rng"] = rng_state(s["rng"][()])
+            out["state"] = State.from_arrays(data, step, time)
+        return out
 
     def datasets(self) -> dict[str, tuple]:
         """Path -> shape of every dataset."""
         out: dict[str, tuple] = {}
-        self.f.visititems(lambda n, o: out.__setitem__(n, o.shape) if isinstance(o, h5py.Dataset) else None)
+        with check.damaged(self.path, "the object tree"):
+            self.f.visititems(lambda n, o: out.__setitem__(n, o.shape) if isinstance(o, h5py.Dataset) else None)
         return out
+
+    def verify(self) -> dict[str, Any]:
+        """Read every dataset (checking HDF5's fletcher32 checksums) and every checkpoint digest;
+        ArchiveError names the first damaged object."""
+        return check.verify(self.f, self.path)
+
+    def to_xarray(self):
+        """Time series and snapshots as one `xarray.Dataset` (needs the `xarray` extra)."""
+        from .export import to_xarray
+
+        return to_xarray(self)
+
+    def to_pandas(self):
+        """The time series as a `pandas.DataFrame` indexed by step (needs pandas)."""
+        from .export import to_pandas
+
+        return to_pandas(self)
+
+
+def _series(g) -> set[str]:
+    """Time-series datasets of a /timeseries group (not the index coordinates)."""
+    return {k for k, v in g.items() if isinstance(v, h5py.Dataset) and v.ndim == 1}
 
 
 def open_archive(path: str | Path) -> Archive:

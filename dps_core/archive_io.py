@@ -141,10 +141,12 @@ def live_writer(path: Path) -> str | None:
             return None
     except OSError:
         return None
+    from .archive_check import open_h5  # bounded metadata retries: a damaged file never hangs here
+
     f = None
-    for kwargs in ({}, {"swmr": True}):
+    for swmr in (False, True):
         try:
-            f = h5py.File(path, "r", **kwargs)
+            f = open_h5(path, swmr=swmr)
             break
         except OSError as exc:
             if "unable to lock file" in str(exc):
@@ -234,22 +236,28 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
-def open_unclean(path: Path):
+def open_unclean(path: Path, *, pad: bool = False):
     """Open, read-only and in memory, an archive whose writer was killed outside SWMR mode (HDF5
     then refuses it until its consistency flags are cleared, which `h5clear -s` does on disk).
     The flags are cleared in a copy in memory, with the superblock checksum recomputed; the file
-    itself is not touched. Returns an h5py.File, or None if the file is not such a case."""
+    itself is not touched. `pad`: zeros up to the recorded end of file (a writer stopped by a full
+    disk). Returns an h5py.File, or None if the file is not such a case."""
     import h5py
 
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head[:8] != b"\x89HDF\r\n\x1a\n" or len(head) < 16 or head[8] not in (2, 3) or head[11] == 0:
+        return None  # not HDF5 with a v2/v3 superblock, or no consistency flags to clear
     data = bytearray(Path(path).read_bytes())
-    if data[:8] != b"\x89HDF\r\n\x1a\n" or len(data) < 16 or data[8] not in (2, 3):
-        return None
     size = data[9]
     end = 12 + 4 * size
     if len(data) < end + 4 or int.from_bytes(data[end : end + 4], "little") != lookup3(bytes(data[:end])):
         return None
     data[11] = 0
     data[end : end + 4] = lookup3(bytes(data[:end])).to_bytes(4, "little")
+    if pad:  # a writer stopped by a full disk: zeros up to the end of file its superblock records
+        base, eof = (int.from_bytes(data[12 + i * size : 12 + (i + 1) * size], "little") for i in (0, 2))
+        data.extend(bytes(max(0, base + eof - len(data))))
     try:
         return h5py.File(io.BytesIO(bytes(data)), "r")
     except OSError:

@@ -135,6 +135,24 @@ def int_at_least(low: int):
 _check_nonneg = int_at_least(0)
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as null, recursively (strict JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist"):  # NumPy scalars and arrays
+        return _finite(obj.tolist())
+    return obj
+
+
+def _dumps(data: Any) -> str:
+    """Strict JSON for every --json output: sorted keys, NaN/inf as null, unknown objects as text."""
+    return json.dumps(_finite(data), sort_keys=True, allow_nan=False, default=str)
+
+
 # --- commands ---------------------------------------------------------------------------------------
 
 
@@ -152,7 +170,7 @@ def cmd_run(args) -> int:
     headline = scenario_summary(sim)
     if args.json:
         print(
-            json.dumps(
+            _dumps(
                 {
                     "summary": headline,
                     "status": result.status,
@@ -160,11 +178,8 @@ def cmd_run(args) -> int:
                     "archive": str(result.archive),
                     "backend": sim.backend,
                     "seconds": result.seconds,
-                    "metrics": {
-                        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()
-                    },
-                },
-                sort_keys=True,
+                    "metrics": result.metrics,
+                }
             )
         )
         return 0
@@ -238,7 +253,7 @@ def cmd_plugins(args) -> int:
         "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures],
     }
     if args.json:
-        print(json.dumps(data, sort_keys=True))
+        print(_dumps(data))
         return 0
     _print_wrapped(
         f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else "")
@@ -273,7 +288,7 @@ def cmd_scenarios(args) -> int:
             }
         )
     if args.json:
-        print(json.dumps(out, sort_keys=True, default=str))
+        print(_dumps(out))
         return 0
     for s in out:
         _print_wrapped(f"{s['name']}  (plugin {s['plugin']}): {s['doc']}")
@@ -289,7 +304,10 @@ def cmd_inspect(args) -> int:
     from .archive import open_archive  # heavy (h5py): imported by the commands that read archives
 
     with open_archive(args.archive) as ar:
-        ck = ar.checkpoint()
+        ck = ar.checkpoint(arrays=False)  # counters only: plain inspect reads no bulk data
+        verified = ar.verify() if args.verify else None
+        if args.verify:
+            ar.checkpoint()  # the latest slot's digest, and that its state rebuilds
         data = {
             "path": str(ar.path),
             "schema": ar.schema,
@@ -297,15 +315,17 @@ def cmd_inspect(args) -> int:
             "status": ar.status,
             "message": ar.message,
             "last_step": ar.last_step,
-            "checkpoint_step": None if ck is None else ck["state"].step,
+            "checkpoint_step": None if ck is None else ck["step"],
             "provenance": ar.provenance,
             "config": ar.config_dict,
             "datasets": {k: list(v) for k, v in ar.datasets().items()},
             "final_metrics": ar.final_metrics(),
         }
+        if verified is not None:
+            data["verified"] = verified
     data["writer"] = live_writer(Path(args.archive))  # who still writes it (None: nobody)
     if args.json:
-        print(json.dumps(data, sort_keys=True, default=str))
+        print(_dumps(data))
         return 0
     prov = data["provenance"]
     print(
@@ -332,6 +352,12 @@ def cmd_inspect(args) -> int:
     print("final metrics:")
     for k, v in data["final_metrics"].items():
         print(f"  {k} = {_fmt(v)}")
+    if verified is not None:
+        slots = ", ".join(f"slot {k}: {v}" for k, v in verified["checkpoint_slots"].items())
+        print(
+            f"verified: read {verified['datasets']} datasets ({verified['bytes'] / 1e6:.1f} MB uncompressed), "
+            f"checksums match; checkpoint {slots}"
+        )
     return 0
 
 
@@ -363,6 +389,20 @@ def cmd_plot(args) -> int:
     save_figure(fig, out, dpi=args.dpi)
     print(f"dps plot: {kind} of {path} ({status}) -> {out}")
     return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export
+
+    out = export(args.archive, args.to, args.output, overwrite=args.overwrite)
+    print(f"dps export: wrote {out}")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    from .watch import watch
+
+    return watch(args.archive, interval=args.interval, timeout=args.timeout)
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -415,6 +455,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show an archive's schema, provenance, datasets and final metrics")
     p.add_argument("archive")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="read every dataset and check every checksum")
     p.set_defaults(func=cmd_inspect)
 
     from .sweep_cli import add_sweep_parser  # it uses this module's argument types
@@ -443,6 +484,18 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=_check_nonneg, default=100, help="resolution of PNG output")
     p.add_argument("-o", "--output", help="figure file, .png, .svg or .pdf (default: ARCHIVE-NAME-KIND.png beside it)")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("export", help="write an archive's time series and snapshots as netCDF, Parquet or CSV")
+    p.add_argument("archive")
+    p.add_argument("--to", required=True, choices=["netcdf", "parquet", "csv"], help="output format")
+    p.add_argument("-o", "--output", help="output path (default: the archive's name with .nc, .parquet or .csv)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("watch", help="follow a run another process writes: step, progress, ETA, latest metrics")
+    p.add_argument("archive")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds without progress")
+    p.set_defaults(func=cmd_watch)
 
     if registry is not None:
         for name, spec in registry.records("command").items():

@@ -61,7 +61,10 @@ class RunConfig:
         doc="stop when the largest parameter change per unit time falls below this (0: never)",
         validator=P.non_negative,
     )
-    output: str = P.param("", doc="archive path ('' : CLI default, next to the config)")
+    output: str = P.param(
+        "",
+        doc="archive path, relative to the working directory ('': `dps run` writes CONFIG-NAME.h5 there, counting up as CONFIG-NAME-1.h5, ... rather than overwriting)",
+    )
     max_memory_fraction: float = P.param(
         0.8,
         doc="refuse a run whose arrays need more than this fraction of available memory",

@@ -70,8 +70,7 @@ def arrays(path: Path) -> dict:
     """Everything a resumed archive must reproduce bit for bit."""
     with open_archive(path) as ar:
         out = {f"ts/{k}": v for k, v in ar.timeseries().items()}
-        with_snap = {k for k in ar.f["snapshots"] if k not in ("step", "time")}
-        out.update({f"snap/{k}": ar.snapshots(k) for k in sorted(with_snap)})
+        out.update({f"snap/{k}": ar.snapshots(k) for k in sorted(ar.snapshot_names())})
         out["snap/step"] = ar.snapshot_steps()
         ck = ar.checkpoint()
         out.update({f"ck/{k}": v for k, v in ck["state"].arrays().items()})

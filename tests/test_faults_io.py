@@ -47,7 +47,9 @@ def test_file_too_large_stops_with_one_line_and_resumes_bit_identical(tmp_path):
     full = whole.stat().st_size
     sets = [a for k, v in GENERIC_SET.items() for a in ("--set", f"{k}={v}")]
     outcomes = set()
-    for fraction in (0.1, 0.45, 0.8):
+    # the published file already holds the first chunk of every dataset (about 88 % of this run's
+    # final size), so only a limit near the end falls after publishing
+    for fraction in (0.1, 0.45, 0.95):
         path = tmp_path / f"f{fraction}.h5"
         proc = _cli(["run", str(GENERIC), "-o", str(path), "--no-progress", *sets], fsize=int(full * fraction))
         out, err = proc.communicate(timeout=300)

@@ -99,7 +99,8 @@ CONFIG = {
 
 def test_plugin_object_mode_metric_group_and_lifecycle(tmp_path):
     plugin = MyPlugin()
-    sim = Simulation.from_config(CONFIG, plugins=[plugin])
+    config = {**CONFIG, "run": {**CONFIG["run"], "snapshot_every": 10}}
+    sim = Simulation.from_config(config, plugins=[plugin])
     assert sim.model.mode.name == "mine.decay" and sim.model.mode.plugin == "mine"
     assert sim.backend == "reference"  # plugin modes always step with the NumPy pipeline
     sim.run(tmp_path / "p.h5")
@@ -117,7 +118,7 @@ def test_plugin_object_mode_metric_group_and_lifecycle(tmp_path):
         g = ar.f["plugins/mine/results"]
         assert g.attrs["version"] == "0.3" and g["w_sum"].shape == (5,)
         np.testing.assert_allclose(ar.checkpoint()["state"].extras["mode.memory"], m, rtol=1e-13)
-        assert ar.snapshots("mode.memory").shape[1:] == (6,)
+        assert ar.snapshots("mode.memory").shape == (3, 6)  # steps 0, 10, 20
 
 
 def test_duplicate_names_name_both_plugins():
