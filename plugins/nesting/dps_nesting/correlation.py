@@ -71,12 +71,19 @@ def layer_distances(topology, h: Hierarchy, layer: int, sources: int = 256, seed
     return spatial.SourceDistances(src, tree_distances(h, layer, src), n), "tree"
 
 
+# |C(1)| below this (overlaps are at most 1) is rounding: modules identical to the last digits
+# have no correlation to measure, and their length would be the geometry's alone
+NO_CORRELATION = 1e-9
+
+
 def layer_correlation(modules: np.ndarray, sd, max_distance: int = 32) -> tuple[float, float]:
     """(correlation length, C(1)) of the module aggregates `modules` (n x K, normalised here) over
-    the distances `sd`; C(1) > 0: neighbouring modules more alike than random pairs."""
+    the distances `sd`; C(1) > 0: neighbouring modules more alike than random pairs. The length is
+    NaN when |C(1)| <= NO_CORRELATION."""
     tot = modules.sum(axis=1, keepdims=True)
     R = np.sqrt(modules / np.where(tot > 0, tot, 1.0))
     if len(R) < 2:
         return math.nan, math.nan
     C, _, _ = spatial.similarity_by_distance(R, sd, max_distance)
-    return spatial.correlation_length(C), float(C[1])
+    near = float(C[1])
+    return (spatial.correlation_length(C) if abs(near) > NO_CORRELATION else math.nan), near

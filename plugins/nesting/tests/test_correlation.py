@@ -106,3 +106,11 @@ def test_nested_run_two_tree_levels_fix_the_length():
     assert np.allclose(h["layer2_corr_length"][1:], 1 + 9 / 7 * (1 - 1 / math.e), rtol=1e-9)
     assert np.allclose(h["layer3_corr_near"], 0.0, atol=1e-12)
     assert np.isnan(h["layer3_corr_length"]).all()
+
+
+def test_identical_modules_have_no_length():
+    """Identical modules: every overlap is 1, C(d) = 1 - 1 = 0 at every distance, so no length."""
+    h = Hierarchy((2, 6))
+    length, near = layer_correlation(h.aggregate(_agents([A] * 6), 2), layer_distances(_path_of_modules(h), h, 2)[0])
+    assert near == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(length)
