@@ -3,7 +3,8 @@
 `python -m dps_nesting.law4` prints the time course of one coordinated run and of its control
 (every ask split equally: `demand.asks = "equal"`), then the sweep over the number of demand peaks
 that shows the heterogeneity between modules bounded by the demand. The figures in the plugin's
-README are this output.
+README are this output; `--per-layer` gives every layer's between-module heterogeneity and `--corr`
+every layer's C(1) and correlation length between modules.
 """
 
 from __future__ import annotations
