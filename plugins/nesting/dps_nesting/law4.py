@@ -3,7 +3,8 @@
 `python -m dps_nesting.law4` prints the time course of one coordinated run and of its control
 (every ask split equally: `demand.asks = "equal"`), then the sweep over the number of demand peaks
 that shows the heterogeneity between modules bounded by the demand. The figures in the plugin's
-README are this output.
+README are this output; `--per-layer` gives every layer's between-module heterogeneity and `--corr`
+every layer's C(1) and correlation length between modules.
 """
 
 from __future__ import annotations
@@ -51,7 +52,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--per-layer", nargs="+", type=int, metavar="B", help="only the per-layer table, for this branching"
     )
+    ap.add_argument(
+        "--corr",
+        action="store_true",
+        help="only the correlation table: C(1) and the correlation length between modules at every layer",
+    )
     args = ap.parse_args(argv)
+    if args.corr:
+        correlation(args.per_layer or [2, 3, 4], args.peaks, args.steps, args.seed)
+        return
     if args.per_layer:
         per_layer(args.per_layer, args.peaks, args.steps, args.seed)
         return
@@ -89,6 +98,24 @@ def per_layer(branching: list[int], peaks: list[int], steps: int, seed: int) -> 
                 f"{m[f'layer{layer}_between'][-1]:.2f} ({m[f'layer{layer}_demand_modes'][-1]:.2f})" for layer in layers
             ]
             print(_row([str(n), "planned" if coordinated else "equal", f"{m['system_efficacy'][-1]:.2f}", *cells]))
+
+
+def correlation(branching: list[int], peaks: list[int], steps: int, seed: int) -> None:
+    """C(1) between neighbouring modules and the correlation length at every layer (tree distance
+    in the nested scenario, whose graph links no two modules), planned against equal asks."""
+    layers = range(2, len(branching) + 1)
+    head = ["peaks", "asks", *(f"layer {layer} C(1) (length)" for layer in layers)]
+    print(f"branching {branching}")
+    print(_row(head))
+    print(_row(["---"] * len(head)))
+    for n in peaks:
+        for coordinated in (True, False):
+            m = run(n, coordinated, steps, seed, branching=branching).history
+            cells = [
+                f"{m[f'layer{layer}_corr_near'][-1]:+.2g} ({m[f'layer{layer}_corr_length'][-1]:.2f})"
+                for layer in layers
+            ]
+            print(_row([str(n), "planned" if coordinated else "equal", *cells]))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from dps_core import (
 )
 
 from .coordination import coordinate
+from .correlation import layer_correlation, layer_distances
 from .fit import fit_vonmises
 from .hierarchy import Hierarchy, clique_blocks
 from .partition import between_modules, reeve_partition
@@ -171,6 +172,11 @@ COORDINATION = DemandSpec(
 @attrs.frozen
 class LayerParams:
     q: float = params.param(1.0, doc="order of the Hill numbers and of the partition", validator=params.non_negative)
+    sources: int = params.param(
+        256,
+        doc="modules sampled as sources of the distances of the correlation length (all when there are no more)",
+        validator=params.positive,
+    )
 
 
 def _environment(ctx) -> np.ndarray:
@@ -190,20 +196,27 @@ def _layer_metric(layer: int):
         modules = h.aggregate(Y, layer)
         cfg = ctx.model.config.profile
         _, kappa = fit_vonmises(modules, ctx.model.task_positions, cfg.kappa_min, cfg.kappa_max)
+        sd, _ = layer_distances(ctx.model.topology, h, layer, ctx.params.sources)
+        corr_length, corr_near = layer_correlation(modules, sd)
         return {
             f"layer{layer}_within": part["within"],
             f"layer{layer}_between": between_modules(modules, h.aggregate(w, layer), q),
             f"layer{layer}_beta": part["beta"],
             f"layer{layer}_gamma": part["gamma"],
             f"layer{layer}_demand_modes": demand_modes(_environment(ctx), q, ring_kappa=float(np.mean(kappa))),
+            f"layer{layer}_corr_length": corr_length,
+            f"layer{layer}_corr_near": corr_near,
         }
 
     return MetricSpec(
         f"layer{layer}",
         compute,
-        outputs=tuple(f"layer{layer}_{m}" for m in ("within", "between", "beta", "gamma", "demand_modes")),
+        outputs=tuple(
+            f"layer{layer}_{m}"
+            for m in ("within", "between", "beta", "gamma", "demand_modes", "corr_length", "corr_near")
+        ),
         params=LayerParams,
-        doc=f"heterogeneity at layer {layer} (scenario 'nested'): within modules, between module aggregates, Reeve beta and gamma, demand modes at the modules' breadth",
+        doc=f"heterogeneity at layer {layer} (scenario 'nested'): within modules, between module aggregates, Reeve beta and gamma, demand modes at the modules' breadth, correlation length of the modules and C(1)",
     )
 
 
