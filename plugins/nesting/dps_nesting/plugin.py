@@ -134,9 +134,9 @@ class CoordinationParams:
 def _coordination(ctx):
     prm: CoordinationParams = ctx.params
     if prm.asks == "equal" or ctx.step == 0 or ctx.step % prm.every:
-        return None  # the agents first adapt to the equal asks; the organisation re-plans every `every` steps
+        return {}  # the agents first adapt to the equal asks; the organisation re-plans every `every` steps
     cfg = ctx.model.config
-    return coordinate(
+    asks = coordinate(
         hierarchy_of(cfg),
         ctx.Y,
         ctx.w,
@@ -149,6 +149,7 @@ def _coordination(ctx):
         prm.noise,
         int(np.random.SeedSequence([cfg.run.seed, ctx.step]).generate_state(1)[0]),
     )
+    return {"D": asks}
 
 
 COORDINATION = DemandSpec(
