@@ -9,12 +9,22 @@ complete graph, the ring and CSR arrays you give it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+
+def _sparse():
+    """scipy.sparse, imported when a graph is built (not when dps starts: `dps --help` stays fast)."""
+    import scipy.sparse
+
+    return scipy.sparse
+
 
 __all__ = ["Topology"]
 
@@ -57,7 +67,7 @@ class Topology:
         if not np.all(np.isfinite(data)):
             raise ConfigError(f"{where}: edge weights must be finite")
         # canonical form: sorted indices, duplicates summed, no explicit zeros kept as edges
-        m = sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n))
+        m = _sparse().csr_matrix((data, indices, indptr), shape=(self.n, self.n))
         m.sum_duplicates()
         m.sort_indices()
         self.indptr = m.indptr.astype(np.int64)
@@ -76,7 +86,7 @@ class Topology:
     @classmethod
     def from_scipy(cls, matrix, *, name: str = "csr", params: Mapping[str, Any] | None = None) -> Topology:
         """From any scipy sparse matrix or array (converted to CSR once)."""
-        m = sp.csr_matrix(matrix)
+        m = _sparse().csr_matrix(matrix)
         if m.shape[0] != m.shape[1]:
             raise ConfigError(f"topology '{name}': adjacency must be square, got shape {m.shape}")
         return cls(m.shape[0], m.indptr, m.indices, m.data, name=name, params=params)
@@ -107,7 +117,7 @@ class Topology:
                 np.concatenate([cols, rows[keep]]),
                 np.concatenate([w, w[keep]]),
             )
-        m = sp.coo_matrix((w, (rows, cols)), shape=(n, n)).tocsr()
+        m = _sparse().coo_matrix((w, (rows, cols)), shape=(n, n)).tocsr()
         return cls.from_scipy(m, name=name, params=params)
 
     @classmethod
@@ -119,7 +129,7 @@ class Topology:
         offsets = np.concatenate([np.arange(1, k + 1), -np.arange(1, k + 1)])
         i = np.repeat(np.arange(n), len(offsets))
         j = (i + np.tile(offsets, n)) % n
-        m = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+        m = _sparse().csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
         return cls.from_scipy(m, name="ring", params={"k": k})
 
     # --- properties ---------------------------------------------------------------------------------
@@ -138,9 +148,9 @@ class Topology:
     def matrix(self) -> sp.csr_matrix:
         """A as a scipy CSR matrix (not available for the complete graph at large n)."""
         if self.kind == "complete":
-            return sp.csr_matrix(np.ones((self.n, self.n)) - np.eye(self.n))
+            return _sparse().csr_matrix(np.ones((self.n, self.n)) - np.eye(self.n))
         indptr, indices, data = self._csr()
-        return sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n))
+        return _sparse().csr_matrix((data, indices, indptr), shape=(self.n, self.n))
 
     def degree(self) -> np.ndarray:
         """Weighted out-degree (row sums of A)."""
@@ -158,7 +168,7 @@ class Topology:
             raise ConfigError(f"topology '{self.name}': mixing needs non-negative edge weights")
         deg = self.degree()
         inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-        return sp.csr_matrix(sp.diags(inv) @ self.matrix())
+        return _sparse().csr_matrix(_sparse().diags(inv) @ self.matrix())
 
     def neighbours(self, i: int) -> np.ndarray:
         """Nodes that node i is linked to."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from dps_core import ScenarioSpec, Setup, Topology, params
+import dps_core
+from dps_core import ScenarioSpec, Setup, params
 
 __all__ = ["LVParams", "LOTKA_VOLTERRA", "two_species_equilibrium", "two_species_outcome", "lv_equilibrium"]
 
@@ -85,7 +86,7 @@ def _build(ctx) -> Setup:
     n = len(p.growth)
     K = np.asarray(p.capacity, dtype=float)
     N0 = np.asarray(p.initial, dtype=float) if p.initial else 0.1 * K
-    topo = Topology.from_scipy(beta(p), name="interaction", params={"alpha": [list(r) for r in p.alpha]})
+    topo = dps_core.Topology.from_scipy(beta(p), name="interaction", params={"alpha": [list(r) for r in p.alpha]})
     return Setup(
         demand=np.asarray(p.growth, dtype=float)[:, None],
         n_agents=n,

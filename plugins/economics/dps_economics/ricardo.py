@@ -12,7 +12,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from dps_core import ConfigError, ScenarioSpec, Setup, StepContext, params
+import dps_core
+from dps_core import ConfigError, ScenarioSpec, Setup, params
 
 from .demand import consumer_demand
 
@@ -159,7 +160,7 @@ def _summary(sim) -> dict[str, str]:
     countries = sim.agent_labels or tuple(f"country {i}" for i in range(sim.model.n_agents))
     price = sim.state.extras["signal.price"].mean(axis=0)
     price = price / price.sum()
-    output = np.asarray(StepContext(sim.model, sim.state).Y).sum(axis=0)
+    output = np.asarray(dps_core.StepContext(sim.model, sim.state).Y).sum(axis=0)
     S = sim.S
     shares = "; ".join(
         f"{c} " + ", ".join(f"{g} {S[i, j]:.2f}" for j, g in enumerate(goods)) for i, c in enumerate(countries)

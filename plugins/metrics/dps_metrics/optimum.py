@@ -13,11 +13,15 @@ from __future__ import annotations
 import itertools
 import math
 import weakref
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
-from dps_core import Simulation, StepContext
+import dps_core
+
+if TYPE_CHECKING:  # the engine loads on first use: `dps --help` stays fast
+    from dps_core import Simulation
 
 __all__ = ["ReferenceOptimum", "reference_optimum", "split_count", "efficacy_of"]
 
@@ -127,7 +131,7 @@ def _check(sim: Simulation) -> None:
 
 def efficacy_of(sim: Simulation) -> float:
     """U / total demand at the simulation's current state."""
-    ctx = StepContext(sim.model, sim.state)
+    ctx = dps_core.StepContext(sim.model, sim.state)
     total = total_demand(sim.state.demand, sim.model.n_agents)
     return ctx.utility() / total if total > 0 else math.nan
 
@@ -161,7 +165,7 @@ def reference_optimum(
     probe = sim.clone()
     rows = np.arange(n) % p
     probe.state.profile["mu"][:] = centres[rows]
-    Yp = np.asarray(StepContext(probe.model, probe.state).Y)[:p]
+    Yp = np.asarray(dps_core.StepContext(probe.model, probe.state).Y)[:p]
     mix = sim.model.mixing
     model = _MeanField(Yp, D if D.shape[0] == 1 else D[:1], mix.gamma, mix.c)
     total = total_demand(D, n)
@@ -185,7 +189,7 @@ def reference_optimum(
     data["mode"] = {"name": "gradient", "eta": polish_eta}
     data["metrics"] = {"names": []}
     data["demand"] = {"name": "static"}
-    polish = Simulation.from_config(data)
+    polish = dps_core.Simulation.from_config(data)
     jitter = np.random.default_rng(seed).normal(0.0, 1e-3, n)
     polish.state.profile["mu"][:] = np.repeat(centres, best) + jitter
     polish.step(polish_steps)

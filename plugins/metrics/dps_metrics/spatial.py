@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from .diversity import hill_numbers
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = [
     "SourceDistances",
@@ -51,6 +53,8 @@ def _undirected(topology) -> sp.csr_matrix | None:
     if topology.kind == "complete":
         return None
     n = topology.n
+    import scipy.sparse as sp  # imported where used: `dps --help` stays fast
+
     A = sp.csr_matrix((np.ones(len(topology.indices)), topology.indices, topology.indptr), shape=(n, n))
     return (A + A.T).tocsr()
 
@@ -72,6 +76,8 @@ def source_distances(topology, sources: int = 32, seed: int = 0) -> SourceDistan
         dist = np.ones((len(src), n), dtype=np.int64)
         dist[np.arange(len(src)), src] = 0
     else:
+        from scipy.sparse import csgraph  # imported where used
+
         d = csgraph.shortest_path(A, method="D", directed=False, unweighted=True, indices=src)
         dist = np.where(np.isfinite(d), d, -1).astype(np.int64)
     out = SourceDistances(src, dist, n)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dps_core import Simulation, Topology
+import dps_core
 
 from .fit import fit_vonmises
 from .hierarchy import Hierarchy, clique_blocks
@@ -80,11 +80,11 @@ def coordinate(
         A = hierarchy.aggregate(Y, layer)
         mu, kappa = fit_vonmises(A, x, *kappa_bounds)
         n = hierarchy.size(layer)
-        sim = Simulation.from_arrays(
+        sim = dps_core.Simulation.from_arrays(
             rows,
             profile={"mu": mu, "kappa": kappa},
             resources=hierarchy.aggregate(w, layer),
-            topology=Topology.from_scipy(clique_blocks(n // b, b), name="siblings"),
+            topology=dps_core.Topology.from_scipy(clique_blocks(n // b, b), name="siblings"),
             task_positions=x,
             config=cfg,
             entry_points=False,

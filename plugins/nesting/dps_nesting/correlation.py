@@ -12,9 +12,12 @@ C(d) and the correlation length are the metrics plugin's (`dps_metrics.spatial`)
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse
 from dps_metrics import spatial
 
 from dps_core import Topology
@@ -24,9 +27,11 @@ from .hierarchy import Hierarchy
 __all__ = ["module_graph", "tree_distances", "layer_distances", "layer_correlation"]
 
 
-def module_graph(topology, h: Hierarchy, layer: int) -> sp.csr_matrix:
+def module_graph(topology, h: Hierarchy, layer: int) -> scipy.sparse.csr_matrix:
     """Undirected adjacency between the layer-L modules induced by the agents' topology: a-b linked
     when any member of a links to any member of b, in either direction (no self-links)."""
+    import scipy.sparse as sp  # imported where used: `dps --help` stays fast
+
     n = h.size(layer)
     if topology.kind == "complete":
         M = sp.csr_matrix(np.ones((n, n)) - np.eye(n)) if n > 1 else sp.csr_matrix((n, n))

@@ -8,9 +8,12 @@ that every module's members are contiguous: unit i of layer L belongs to module 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 __all__ = ["Hierarchy", "clique_blocks"]
 
@@ -61,11 +64,13 @@ class Hierarchy:
         }
 
 
-def clique_blocks(groups: int, size: int) -> sp.csr_matrix:
+def clique_blocks(groups: int, size: int) -> scipy.sparse.csr_matrix:
     """Adjacency of `groups` disjoint cliques of `size` nodes, each node with a self-loop: under
     conservative mixing at gamma = 1 every node sees its clique's mean supply."""
     n = groups * size
     indptr = np.arange(0, n * size + 1, size, dtype=np.int64)
     starts = (np.arange(n) // size) * size
     indices = (starts[:, None] + np.arange(size)[None, :]).ravel()
+    import scipy.sparse as sp  # imported where used: `dps --help` stays fast
+
     return sp.csr_matrix((np.ones(n * size), indices, indptr), shape=(n, n))

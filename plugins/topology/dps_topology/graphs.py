@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from dps_core import ConfigError, Topology
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+
+def _sparse():
+    """scipy.sparse, imported when a graph is built (not when dps starts: `dps --help` stays fast)."""
+    import scipy.sparse
+
+    return scipy.sparse
+
 
 __all__ = [
     "from_networkx",
@@ -62,23 +73,23 @@ def _seed(rng: np.random.Generator) -> int:
 def _line(m: int, periodic: bool) -> sp.csr_matrix:
     """Adjacency of a path (or a cycle) of m nodes."""
     if m == 1:
-        return sp.csr_matrix((1, 1))
-    A = sp.diags([np.ones(m - 1), np.ones(m - 1)], [-1, 1], format="lil")
+        return _sparse().csr_matrix((1, 1))
+    A = _sparse().diags([np.ones(m - 1), np.ones(m - 1)], [-1, 1], format="lil")
     if periodic and m > 2:
         A[0, m - 1] = 1
         A[m - 1, 0] = 1
-    return sp.csr_matrix(A)
+    return _sparse().csr_matrix(A)
 
 
 def lattice(n: int, rows: int, periodic: bool, neighbourhood: str) -> Topology:
     """A rows x (n/rows) grid; von Neumann (4 neighbours) or Moore (8), periodic or not."""
     cols = n // rows
     R, Cc = _line(rows, periodic), _line(cols, periodic)
-    Ir, Ic = sp.identity(rows, format="csr"), sp.identity(cols, format="csr")
-    A = sp.kron(Ir, Cc) + sp.kron(R, Ic)
+    Ir, Ic = _sparse().identity(rows, format="csr"), _sparse().identity(cols, format="csr")
+    A = _sparse().kron(Ir, Cc) + _sparse().kron(R, Ic)
     if neighbourhood == "moore":
-        A = A + sp.kron(R, Cc)
-    A = sp.csr_matrix(A)
+        A = A + _sparse().kron(R, Cc)
+    A = _sparse().csr_matrix(A)
     A.eliminate_zeros()  # kron keeps the explicit zeros of its block format
     A.data[:] = 1.0
     return Topology.from_scipy(
@@ -118,9 +129,9 @@ def _block(na: int, nb: int, p: float, rng: np.random.Generator) -> sp.coo_matri
     """Each of the na*nb entries present independently with probability p: a binomial edge
     count, then that many distinct positions uniformly (scipy.sparse.random)."""
     if p <= 0 or na == 0 or nb == 0:
-        return sp.coo_matrix((na, nb))
+        return _sparse().coo_matrix((na, nb))
     m = int(rng.binomial(na * nb, p))
-    return sp.random(na, nb, density=m / (na * nb), format="coo", rng=rng, data_rvs=np.ones)
+    return _sparse().random(na, nb, density=m / (na * nb), format="coo", rng=rng, data_rvs=np.ones)
 
 
 def _assemble(n: int, blocks: list[tuple[int, int, sp.coo_matrix]]) -> sp.csr_matrix:
@@ -131,7 +142,7 @@ def _assemble(n: int, blocks: list[tuple[int, int, sp.coo_matrix]]) -> sp.csr_ma
     c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     keep = r < c  # diagonal blocks: keep the strict upper triangle only
     r, c = r[keep], c[keep]
-    A = sp.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)).tocsr()
+    A = _sparse().coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)).tocsr()
     A = A + A.T
     A.data[:] = 1.0
     return A
