@@ -23,11 +23,10 @@ CONFIG = {
 
 
 def child_env() -> dict:
-    """Environment of a child run: one OpenMP thread (the machine is shared), the repository importable."""
+    """Environment of a child run: one OpenMP thread (the machine is shared). The child imports the
+    installed dps_core, never the source tree (which has no compiled kernel on a fresh clone)."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
-    repo = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 

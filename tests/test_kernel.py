@@ -183,7 +183,7 @@ def test_bit_identical_for_one_and_two_threads(family, mode, signal, mixing):
         sim = build(family, mode, signal, mixing, {"learn": {"rate": 0.1}}, n=700, k=16, seed=4)
         sim.step(3)
         results.append(sim.state.arrays())
-    compiled.set_num_threads(2)
+    compiled.set_num_threads(None)  # back to the policy's choice, as the other tests expect
     assert compiled.has_openmp(), "the extension was built without OpenMP"
     for key in results[0]:
         assert np.array_equal(results[0][key], results[1][key]), key
@@ -278,7 +278,7 @@ def test_bit_identical_for_one_and_two_threads_without_learning(family, signal):
         sim = _ring_case(family, signal, n=1500, k=16)
         sim.step(3)
         results.append(sim.state.arrays())
-    compiled.set_num_threads(2)
+    compiled.set_num_threads(None)  # back to the policy's choice, as the other tests expect
     for key in results[0]:
         assert np.array_equal(results[0][key], results[1][key]), key
 

@@ -144,7 +144,8 @@ KILLER = textwrap.dedent("""
 @pytest.mark.slow
 def test_plots_a_killed_run(tmp_path):
     path = tmp_path / "killed.h5"
-    proc = subprocess.run([sys.executable, "-c", KILLER.format(config=CONFIG), str(path)], cwd=tmp_path)
+    config = {**CONFIG, "archive": {**CONFIG["archive"], "flush_every": 1}}  # every record durable before the kill
+    proc = subprocess.run([sys.executable, "-c", KILLER.format(config=config), str(path)], cwd=tmp_path)
     assert proc.returncode == -9
     with open_archive(path) as ar:
         assert ar.swmr and ar.status == "running"

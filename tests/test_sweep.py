@@ -315,6 +315,7 @@ def test_runs_in_a_sweep_are_single_threaded_unless_asked(tmp_path, monkeypatch)
     if backend() != "compiled":
         pytest.skip("reference kernel in use")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_requested", None)  # no explicit request left over by another test
     monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
     asked = []
     real = compiled._kernel.set_num_threads
