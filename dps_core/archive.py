@@ -1,6 +1,6 @@
 """The run archive: one self-describing HDF5 file per run (layout in docs/archive.md).
 
-Rules from DESIGN section 6: the whole layout (every group, dataset and attribute, plugins' groups
+Rules: the whole layout (every group, dataset and attribute, plugins' groups
 included) is declared before SWMR starts, because objects created later are lost on a crash;
 files use libver v110; nothing is pickled (configs are JSON, the RNG state is integers). After a
 kill -9 only a `swmr=True` reader opens the file, so readers fall back to it, and resume writes a
