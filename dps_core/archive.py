@@ -4,7 +4,8 @@ The whole layout (every group, dataset and attribute, plugins' groups included) 
 before SWMR starts, because objects created later are lost on a crash; files use libver v110;
 nothing is pickled (configs are JSON, the RNG state is integers). After a kill -9 only a
 `swmr=True` reader opens the file, so readers fall back to it, and resume writes a new file that
-atomically replaces the old one. Writes are transactions: see `ArchiveWriter`.
+atomically replaces the old one. Writes are transactions: see `ArchiveWriter`. Readers check
+a file before and after HDF5 opens it (`archive_check`), so damage gives one clear line.
 """
 
 from __future__ import annotations
