@@ -384,21 +384,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        with interrupts.deferred_signals(restore=not as_process):
+        with interrupts.deferred_signals():
             configure_cli_logging(0)  # plugin load failures are reported while the parser is built
             registry = Registry()
             parser = build_parser(registry)
             args = parser.parse_args(argv)
             configure_cli_logging(args.verbose)
-            if args.command in _DEFERRED_SIGNALS:
-                code = args.func(args)
+        if args.command in _DEFERRED_SIGNALS:
+            with interrupts.deferred_signals(restore=not as_process):
+                code = args.func(args)  # a signal noted while parsing stops the run before it starts
                 late = interrupts.pending()
                 if late is not None:  # arrived after the run ended: its archive is complete
                     interrupts.clear()
                     return 128 + late
                 return int(code or 0)
-            if interrupts.pending() is not None:
-                raise RunInterrupted(interrupts.pending() or signal.SIGINT, "interrupted")
+        if interrupts.pending() is not None:
+            raise RunInterrupted(interrupts.pending() or signal.SIGINT, "interrupted")
         signal.signal(signal.SIGTERM, _on_sigterm)
         code = args.func(args)
         return int(code or 0)
