@@ -4,7 +4,8 @@ The whole layout (every group, dataset and attribute, plugins' groups included) 
 before SWMR starts, because objects created later are lost on a crash; files use libver v110;
 nothing is pickled (configs are JSON, the RNG state is integers). After a kill -9 only a
 `swmr=True` reader opens the file, so readers fall back to it, and resume writes a new file that
-atomically replaces the old one. Writes are transactions: see `ArchiveWriter`.
+atomically replaces the old one. Writes are transactions: see `ArchiveWriter`. Readers check
+a file before and after HDF5 opens it (`archive_check`), so damage gives one clear line.
 """
 
 from __future__ import annotations
@@ -327,10 +328,13 @@ class ArchiveWriter:
             for name in ("step", "records", "snapshots"):
                 s.create_dataset(name, data=np.int64(-1))
             s.create_dataset("time", data=np.float64(0.0))
-            s.create_dataset("rng", shape=(6,), dtype=np.uint64)
+            # with data, so their storage is allocated in the layout: space a SWMR writer allocated
+            # later lies beyond the end of file a reader saw when it opened, and HDF5 then refuses
+            # the dataset ("invalid dataset size") once the reader follows `latest` to it
+            s.create_dataset("rng", data=np.zeros(6, dtype=np.uint64))
             s.create_dataset("sha256", data=np.bytes_(b"".ljust(64)), dtype="S64")
             for name, arr in state.arrays().items():
-                s.create_dataset(f"arrays/{name}", shape=arr.shape, dtype=arr.dtype)
+                s.create_dataset(f"arrays/{name}", data=np.zeros(arr.shape, dtype=arr.dtype))
 
         g = f.create_group("run")
         g.create_dataset("status", data=np.bytes_(b"created".ljust(_STATUS_LEN)), dtype=f"S{_STATUS_LEN}")
