@@ -223,7 +223,7 @@ def load_sweep(source: str | Path | Mapping[str, Any], *, registry=None, validat
     config, naming the first run the validator refuses."""
     path = None if isinstance(source, Mapping) else Path(source)
     where = "sweep" if path is None else str(path)
-    data = dict(source) if path is None else read_toml(path)
+    data = dict(source) if isinstance(source, Mapping) else read_toml(Path(source))
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise _err(where, f"unknown table [{sorted(unknown)[0]}]; allowed: {', '.join(sorted(_TOP_KEYS))}")

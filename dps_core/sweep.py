@@ -270,7 +270,7 @@ class Sweep:
                         "it (dps sweep run --allow-changed): runs whose config changed are then rerun"
                     )
                 before = {r["id"]: r.get("config_digest") for r in old.get("runs", [])}
-                changed = {r["id"] for r in runs if before.get(r["id"]) not in (None, r["config_digest"])}
+                changed = {str(r["id"]) for r in runs if before.get(r["id"]) not in (None, r["config_digest"])}
         manifest = {
             "dps_sweep": "1.0.0",
             "name": plan.name,
@@ -620,7 +620,7 @@ def estimate(plan: SweepPlan, workers: int, probe_steps: int = 50) -> dict[str, 
     n_series = len(sim.series_names) + 2
     snap_bytes0 = sum(sim.snapshot_array(a).nbytes for a in cfg0.archive.snapshots)
     state_bytes0 = sum(a.nbytes for a in sim.state.arrays().values())
-    total_s, mems, disk = 0.0, [], 0
+    total_s, mems, disk = 0.0, [], 0.0
     for n, k, cfg in sizes:
         scale = (n * k) / nk0
         rc = cfg.run

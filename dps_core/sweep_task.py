@@ -116,7 +116,7 @@ def execute(task: dict) -> dict:
                 return rec
             if info["state"] == "resumable":
                 _wait_for_writer(info)
-                start = info["checkpoint"]
+                start = int(info["checkpoint"])
                 rec["action"] = "resumed"
                 result = Simulation.resume(path)
             else:
