@@ -117,10 +117,10 @@ def execute(task: dict) -> dict:
     except KeyboardInterrupt:
         if os.getpid() == task.get("coordinator_pid"):
             raise  # running inside the coordinator (workers=0): stop the sweep
-        rec.update(status="interrupted", error="interrupted", metrics={}, step=-1, steps_executed=-1)
+        rec.update(status="interrupted", error="interrupted", metrics={}, step=None, steps_executed=None)
     except Exception as exc:  # one failing run never stops the sweep: it becomes a row with its error
         text = str(exc) if isinstance(exc, DPSError) else f"{type(exc).__name__}: {exc}"
-        rec.update(status="failed", error=text, metrics={}, step=-1, steps_executed=-1)
+        rec.update(status="failed", error=text, metrics={}, step=None, steps_executed=None)
         rec.setdefault("action", "started")
     rec["seconds"] = time.perf_counter() - t0
     return rec
