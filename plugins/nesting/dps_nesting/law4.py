@@ -84,38 +84,38 @@ def main(argv: list[str] | None = None) -> None:
             print(_row([str(peaks), "planned" if coordinated else "equal", *(f"{v:.2f}" for v in vals)]))
 
 
-def per_layer(branching: list[int], peaks: list[int], steps: int, seed: int) -> None:
-    """Between-module heterogeneity and its demand bound at every layer, planned against equal asks."""
+def _layer_table(branching: list[int], peaks: list[int], steps: int, seed: int, head: list[str], column: str, cells):
+    """One row per (peaks, planned or equal asks): the `head` columns, then `column` for every layer;
+    `cells(history, layers)` gives a row's values."""
     layers = range(2, len(branching) + 1)
-    head = ["peaks", "asks", "system efficacy", *(f"layer {layer} between (demand modes)" for layer in layers)]
+    head = ["peaks", "asks", *head, *(f"layer {layer} {column}" for layer in layers)]
     print(f"branching {branching}")
     print(_row(head))
     print(_row(["---"] * len(head)))
     for n in peaks:
         for coordinated in (True, False):
             m = run(n, coordinated, steps, seed, branching=branching).history
-            cells = [
-                f"{m[f'layer{layer}_between'][-1]:.2f} ({m[f'layer{layer}_demand_modes'][-1]:.2f})" for layer in layers
-            ]
-            print(_row([str(n), "planned" if coordinated else "equal", f"{m['system_efficacy'][-1]:.2f}", *cells]))
+            print(_row([str(n), "planned" if coordinated else "equal", *cells(m, layers)]))
+
+
+def per_layer(branching: list[int], peaks: list[int], steps: int, seed: int) -> None:
+    """Between-module heterogeneity and its demand bound at every layer, planned against equal asks."""
+
+    def cells(m, layers):
+        between = [f"{m[f'layer{L}_between'][-1]:.2f} ({m[f'layer{L}_demand_modes'][-1]:.2f})" for L in layers]
+        return [f"{m['system_efficacy'][-1]:.2f}", *between]
+
+    _layer_table(branching, peaks, steps, seed, ["system efficacy"], "between (demand modes)", cells)
 
 
 def correlation(branching: list[int], peaks: list[int], steps: int, seed: int) -> None:
     """C(1) between neighbouring modules and the correlation length at every layer (tree distance
     in the nested scenario, whose graph links no two modules), planned against equal asks."""
-    layers = range(2, len(branching) + 1)
-    head = ["peaks", "asks", *(f"layer {layer} C(1) (length)" for layer in layers)]
-    print(f"branching {branching}")
-    print(_row(head))
-    print(_row(["---"] * len(head)))
-    for n in peaks:
-        for coordinated in (True, False):
-            m = run(n, coordinated, steps, seed, branching=branching).history
-            cells = [
-                f"{m[f'layer{layer}_corr_near'][-1]:+.2g} ({m[f'layer{layer}_corr_length'][-1]:.2f})"
-                for layer in layers
-            ]
-            print(_row([str(n), "planned" if coordinated else "equal", *cells]))
+
+    def cells(m, layers):
+        return [f"{m[f'layer{L}_corr_near'][-1]:+.2g} ({m[f'layer{L}_corr_length'][-1]:.2f})" for L in layers]
+
+    _layer_table(branching, peaks, steps, seed, [], "C(1) (length)", cells)
 
 
 if __name__ == "__main__":
