@@ -680,9 +680,10 @@ class Archive:
         self.swmr = False
         try:
             if short is not None:  # only a run marked failed after a write error may be short
-                self.f = check.failed_in_place(self.path)
-                if self.f is None:
+                failed = check.failed_in_place(self.path)
+                if failed is None:
                     raise short
+                self.f = failed
                 self.swmr = True
             else:
                 self.f = check.open_h5(self.path, swmr=False)
