@@ -65,6 +65,7 @@ def test_tilman_biodiversity_productivity():
     assert np.all(np.diff(means) > -0.1) and means[-1] - means[0] > 2.0
 
 
+@pytest.mark.slow
 def test_law_1_adaptive_radiation():
     """One ancestor's descendants (identical plus the seeded perturbation) spread over four
     niches: heterogeneity (Hill, q = 1) rises from 1 to about the number of demand modes while
@@ -89,6 +90,7 @@ def test_homogeneous_productivity_single_resource():
     assert homogeneous_productivity([2.0], [0.5], 1.0, 1.0, 0.3) == pytest.approx(0.3 * 2.0 * (1 - 0.3 / 1.0))
 
 
+@pytest.mark.slow
 def test_spatial_insurance():
     """Loreau, Mouquet & Gonzalez (2003): with environments cycling out of phase across patches,
     regional productivity peaks at intermediate dispersal, above both isolated patches and a

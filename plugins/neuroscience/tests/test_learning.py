@@ -26,6 +26,7 @@ def learned():
     return sim, start
 
 
+@pytest.mark.slow
 def test_law_1_tuning_diversifies_and_reconstruction_improves(learned):
     """From identical neurons (plus the seeded perturbation) the tuning diversifies (Hill number
     of the atoms, q = 1, equal weights) while the reconstruction of the stimuli improves, and the
@@ -42,6 +43,7 @@ def test_law_1_tuning_diversifies_and_reconstruction_improves(learned):
     assert rec[-50:].mean() > top_share + 0.5
 
 
+@pytest.mark.slow
 def test_learned_features_match_the_generating_ones(learned):
     sim, _ = learned
     F = generating_dictionary(sim.model.demand.params, 32)
@@ -49,6 +51,7 @@ def test_learned_features_match_the_generating_ones(learned):
     assert np.median(best) > 0.85  # most features have a learned atom close to them
 
 
+@pytest.mark.slow
 def test_responses_decorrelate(learned):
     """Efficient coding: the settled responses (the LASSO codes) of the learned neurons to fresh
     stimuli are less correlated with each other than those of a random dictionary of the same
@@ -84,6 +87,7 @@ def test_pink_noise_patches_have_a_one_over_f_spectrum():
     assert np.isfinite(sim.history["reconstruction"][-1])
 
 
+@pytest.mark.slow
 def test_star_versus_core_periphery():
     """Two-modality input. In the star, peripheral neurons compete only with the hub: neurons of
     one modality learn the same tuning (Hill 1) and the code is redundant and hard to read. The
