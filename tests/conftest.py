@@ -119,12 +119,29 @@ def small_config():
     }
 
 
-@pytest.fixture(scope="session")
-def faults():
-    """The fault-injection helpers in tests/faults.py (a module: tests import with importlib mode)."""
+def load_file(relative: str, name: str):
+    """A repository file as a module (tests run in importlib mode, so helper files are not importable)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("dps_test_faults", REPO / "tests" / "faults.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / relative)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def faults():
+    """The fault-injection helpers in tests/faults.py."""
+    return load_file("tests/faults.py", "dps_test_faults")
+
+
+@pytest.fixture(scope="session")
+def api_snapshot():
+    """tests/api_snapshot.py, which writes and compares the public API snapshot."""
+    return load_file("tests/api_snapshot.py", "api_snapshot")
+
+
+@pytest.fixture(scope="session")
+def make_figures():
+    """docs/make_figures.py, which runs the examples and draws their figures."""
+    return load_file("docs/make_figures.py", "make_figures")

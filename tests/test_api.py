@@ -3,7 +3,6 @@ recorded in CHANGELOG.md, so that changing the API means updating both together.
 
 import difflib
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,8 @@ pytestmark = pytest.mark.nokernel  # never steps a system: one tox environment i
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _snapshot_module():
-    spec = importlib.util.spec_from_file_location("api_snapshot", REPO / "tests" / "api_snapshot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_public_api_equals_the_committed_snapshot():
-    snap = _snapshot_module()
-    now, committed = snap.snapshot(), snap.SNAPSHOT.read_text()
+def test_public_api_equals_the_committed_snapshot(api_snapshot):
+    now, committed = api_snapshot.snapshot(), api_snapshot.SNAPSHOT.read_text()
     diff = "".join(difflib.unified_diff(committed.splitlines(True), now.splitlines(True), "committed", "now"))
     assert now == committed, (
         "the public API changed; if that is deliberate run `python tests/api_snapshot.py --write`, "
@@ -30,9 +21,8 @@ def test_public_api_equals_the_committed_snapshot():
     )
 
 
-def test_changelog_records_the_snapshot_digest():
-    snap = _snapshot_module()
-    digest = hashlib.sha256(snap.SNAPSHOT.read_bytes()).hexdigest()[:16]
+def test_changelog_records_the_snapshot_digest(api_snapshot):
+    digest = hashlib.sha256(api_snapshot.SNAPSHOT.read_bytes()).hexdigest()[:16]
     assert f"api-snapshot: {digest}" in (REPO / "CHANGELOG.md").read_text(), (
         f"CHANGELOG.md must record the API snapshot it describes: add the line `api-snapshot: {digest}` "
         "to the entry that explains the change"
