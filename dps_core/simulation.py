@@ -149,6 +149,11 @@ class Simulation:
         SHA-256), the rebuilt graph must equal the stored one, and the kernel backend must be the
         one that stepped the run unless `allow_backend_change` (the change is then recorded)."""
         path = Path(path)
+        from .archive_io import live_writer
+
+        who = live_writer(path)  # first: a checkpoint being written is not damage
+        if who is not None:
+            raise ArchiveError(f"archive {path} is being written by {who}; wait for it or stop it first")
         with open_archive(path) as ar:
             ck = ar.checkpoint()
             if ck is None:
@@ -157,11 +162,6 @@ class Simulation:
             prov = ar.provenance
             inputs = _stored_inputs(ar)
             stored_graph = {k: ar.f["topology"][k][()] for k in ("indptr", "indices", "data") if k in ar.f["topology"]}
-        from .archive_io import live_writer
-
-        who = live_writer(path)
-        if who is not None:
-            raise ArchiveError(f"archive {path} is being written by {who}; wait for it or stop it first")
         if config.scenario.name == "arrays":
             raise ArchiveError(
                 f"archive {path} was made by Simulation.from_arrays; resume it with the same arrays "
