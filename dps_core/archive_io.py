@@ -141,7 +141,7 @@ def live_writer(path: Path) -> str | None:
             return None
     except OSError:
         return None
-    from .archive_check import open_h5  # bounded metadata retries: a damaged file never hangs here
+    from .archive_check import READ_ERRORS, open_h5  # bounded metadata retries: a damaged file never hangs here
 
     f = None
     for swmr in (False, True):
@@ -166,7 +166,7 @@ def live_writer(path: Path) -> str | None:
             host = str(f["run"].attrs.get("host", ""))
             start = int(f["run/pid_start"][()]) if "run/pid_start" in f else -1
             beat = float(f["run/heartbeat"][()]) if "run/heartbeat" in f else None
-    except (OSError, KeyError, ValueError):
+    except READ_ERRORS:  # damaged metadata: no writer can be named; the caller's own read reports the damage
         return None
     if host == socket.gethostname():
         return f"process {pid} on this host" if pid_alive(pid, start) else None
