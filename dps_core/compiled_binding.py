@@ -21,7 +21,7 @@ import attrs
 
 from .registry import CORE_PLUGIN
 
-__all__ = ["Read", "Row", "FAMILY", "MODES", "SIGNALS", "unbound", "fill"]
+__all__ = ["Read", "Row", "FAMILY", "MODES", "SIGNALS", "unbound", "fill", "fields"]
 
 # codes shared with cext/_kernel.pyx (its DEF constants)
 FAMILY = {"free": 0, "vonmises": 1, "signed": 2}
