@@ -15,10 +15,10 @@ blocks of 256 rows combined in a fixed order, so results are bit-identical for a
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, fabs, log, pow
+from libc.math cimport exp, fabs, log, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -76,7 +76,7 @@ cdef extern from "dps_rows.h" nogil:
 DEF BLOCK = 256
 DEF TINY = 1e-300
 
-# codes shared with dps_core/compiled.py
+# codes shared with dps_core/compiled_binding.py
 DEF FREE = 0
 DEF VONMISES = 1
 DEF SIGNED = 2
@@ -89,6 +89,78 @@ DEF REPLICATOR = 2
 DEF LCA = 3
 DEF IMITATION = 4
 DEF TATONNEMENT = 5
+
+
+cdef struct StepParams:
+    # which branch runs: codes of dps_core/compiled_binding.py
+    int mode
+    int family
+    int signal
+    # the model's constants
+    double alpha
+    double dt
+    double lam_r              # penalty.resource
+    double lam_c              # penalty.communication
+    double lam_s              # penalty.specialisation
+    bint learn                # learning by doing is on
+    double learn_rate
+    double forget
+    double cmax
+    double kappa_min          # von Mises concentration bounds (0 for other families)
+    double kappa_max
+    bint scatter              # the mode reads H = M^T G (else its own node's G)
+    # the mode's parameters (fields the mode does not declare are 0 and never read)
+    double eta
+    double eta_kappa
+    double eta_w
+    double noise              # std per sqrt(time); the step's scale is noise * sqrt(dt)
+    double tau
+    double threshold
+    bint hard
+    bint nonneg
+    double rate
+    double beta
+    double temperature
+    # the signal's parameters
+    double smoothing          # coverage: tau = smoothing * demand_scale
+    double rho
+    double floor
+    double price_rate
+    double p_min
+    bint additive
+    double self_interaction
+    # this step's values
+    double demand_scale       # mean positive demand
+    bint has_noise            # noise draws were made and noise != 0
+    bint store_y              # Y = w C S^alpha is stored (else the gather scales S by w)
+    bint c_ones               # capabilities are all ones (C is never read)
+    bint s_is_new             # the new logits overwrite S row by row
+
+
+def param_fields():
+    """The names of the fields of the parameter struct every kernel entry point takes."""
+    cdef StepParams zero
+    memset(&zero, 0, sizeof(zero))
+    cdef dict d = zero
+    return tuple(d)
+
+
+cdef class Params:
+    """One step's scalar parameters as the kernels read them, converted once from a dict whose keys
+    are exactly `param_fields()` (a missing field is a ValueError naming it, and so is an extra one)."""
+
+    cdef StepParams s
+
+    def __init__(self, dict values):
+        if len(values) != _N_FIELDS:
+            extra = sorted(set(values) - set(_FIELDS))
+            missing = sorted(set(_FIELDS) - set(values))
+            raise ValueError(f"kernel parameters: unknown fields {extra}, missing fields {missing}")
+        self.s = values
+
+
+_FIELDS = param_fields()
+_N_FIELDS = len(_FIELDS)
 
 
 def set_num_threads(int n):
@@ -126,11 +198,13 @@ cdef inline const int64_t* iptr(const int64_t[::1] a) noexcept nogil:
 # --- 1. produce -------------------------------------------------------------------------------------
 
 
-def produce(int family, double alpha, double[:, ::1] P, double[::1] mu, double[::1] kappa, double[::1] cx,
-            double[::1] sx, double[::1] w, double[:, ::1] C, bint c_ones, double[:, ::1] S, double[:, ::1] Y,
-            bint store_y):
+def produce(Params prm, double[:, ::1] P, double[::1] mu, double[::1] kappa, double[::1] cx,
+            double[::1] sx, double[::1] w, double[:, ::1] C, double[:, ::1] S, double[:, ::1] Y):
     """S from the profile parameters (P: logits or atoms; mu, kappa: von Mises, with the tasks'
     cosines cx and sines sx), and Y = w C S^alpha if store_y."""
+    cdef int family = prm.s.family
+    cdef double alpha = prm.s.alpha
+    cdef bint c_ones = prm.s.c_ones, store_y = prm.s.store_y
     cdef Py_ssize_t n = S.shape[0], i, k
     cdef int K = <int> S.shape[1]
     cdef double* Pp = ptr2(P)
@@ -184,13 +258,16 @@ def colsum(double[:, ::1] X, double[::1] out, double[:, ::1] partial, double[::1
 
 def gather_signal(bint csr, double[::1] a, double b, double gamma,
                   const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
-                  double[:, ::1] Y, double[::1] yscale, double[::1] colsumY, double[:, ::1] D,
-                  int signal, double tau, double rho, double floor,
-                  double[:, ::1] price, double[:, ::1] price_new, int price_rule, double price_rate,
-                  double p_min, double scale, double dt,
+                  double[:, ::1] Y, double[::1] yscale, double[::1] colsumY, double[:, ::1] D, Params prm,
+                  double[:, ::1] price, double[:, ::1] price_new,
                   double[:, ::1] G, double[:, ::1] Zout, bint store_z):
     """G = dU/dZ at every node from Z = M Y, computed row by row (Z stored only if asked).
     With yscale = w (not empty), Y holds the profiles S and production is w_j S_j."""
+    cdef int signal = prm.s.signal
+    cdef double tau = prm.s.smoothing * prm.s.demand_scale
+    cdef double rho = prm.s.rho, floor = prm.s.floor
+    cdef int price_rule = prm.s.additive
+    cdef double price_rate = prm.s.price_rate, p_min = prm.s.p_min, scale = prm.s.demand_scale, dt = prm.s.dt
     cdef Py_ssize_t n = Y.shape[0], i, k
     cdef int K = <int> Y.shape[1]
     cdef double* z
@@ -226,10 +303,12 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
         free(z)
 
 
-def interaction_signal(bint csr, double diag, double[:, ::1] Z, double[::1] colsumZ,
+def interaction_signal(bint csr, Params prm, double[:, ::1] Z, double[::1] colsumZ,
                        const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
                        double[:, ::1] D, double[:, ::1] G):
-    """G = D - B Z with B = diag*I + A (CSR), or on the complete graph (diag - 1) Z + colsum(Z)."""
+    """G = D - B Z with B = diag*I + A (CSR), or on the complete graph (diag - 1) Z + colsum(Z);
+    diag is the signal's self_interaction."""
+    cdef double diag = prm.s.self_interaction
     cdef Py_ssize_t n = Z.shape[0], i, k
     cdef int K = <int> Z.shape[1]
     cdef const double* Dp = &D[0, 0]
@@ -252,24 +331,31 @@ def interaction_signal(bint csr, double diag, double[:, ::1] Z, double[::1] cols
 # --- 3. scatter and update -----------------------------------------------------------------------------
 
 
-def update(int mode, int family, double alpha, double dt,
-           bint scatter, bint csr, double[::1] a, double b, double gamma,
+def update(Params prm, bint csr, double[::1] a, double b, double gamma,
            const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
            double[:, ::1] G, double[::1] colsumG,
-           double[:, ::1] S, double[:, ::1] Y, bint store_y, double[:, ::1] P, double[::1] mu, double[::1] kappa,
-           double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, bint c_ones,
-           double lam_r, double lam_c, double lam_s, double[::1] comm,
-           double eta, double eta_kappa, double eta_w, double[::1] upkeep, double noise_scale,
-           bint has_noise, double[:, ::1] noise2, double[::1] noise1,
-           double kappa_min, double kappa_max,
-           double tau, double threshold, bint hard, bint nonneg, double[::1] diag, double[::1] u, double[::1] u_new,
-           double rate, double beta,
-           bint learn, double learn_rate, double forget, double cmax, double[:, ::1] C_new,
+           double[:, ::1] S, double[:, ::1] Y, double[:, ::1] P, double[::1] mu, double[::1] kappa,
+           double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, double[::1] comm,
+           double[::1] upkeep, double[:, ::1] noise2, double[::1] noise1,
+           double[::1] diag, double[::1] u, double[::1] u_new, double[:, ::1] C_new,
            double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
-           double[::1] payoff, double[::1] change, bint s_is_new):
-    """Scatter H_i, then the mode's update of agent i; per-agent largest change in `change`.
-    s_is_new: P_new is S's buffer (row i of S is read only for agent i, before it is overwritten;
-    not allowed with learning, which reads S after the update)."""
+           double[::1] payoff, double[::1] change):
+    """Scatter H_i (through the mix a, b, gamma, CSR), then the mode's update of agent i; per-agent
+    largest change in `change`. s_is_new: P_new is S's buffer (row i of S is read only for agent i,
+    before it is overwritten; not allowed with learning, which reads S after the update)."""
+    cdef int mode = prm.s.mode, family = prm.s.family
+    cdef double alpha = prm.s.alpha, dt = prm.s.dt
+    cdef bint scatter = prm.s.scatter, store_y = prm.s.store_y, c_ones = prm.s.c_ones, s_is_new = prm.s.s_is_new
+    cdef double lam_r = prm.s.lam_r, lam_c = prm.s.lam_c, lam_s = prm.s.lam_s
+    cdef double eta = prm.s.eta, eta_kappa = prm.s.eta_kappa, eta_w = prm.s.eta_w
+    cdef double noise_scale = prm.s.noise * sqrt(dt)
+    cdef bint has_noise = prm.s.has_noise and mode != IMITATION  # imitation's noise is added by imitate
+    cdef double kappa_min = prm.s.kappa_min, kappa_max = prm.s.kappa_max
+    cdef double tau = prm.s.tau, threshold = prm.s.threshold
+    cdef bint hard = prm.s.hard, nonneg = prm.s.nonneg
+    cdef double rate = prm.s.rate, beta = prm.s.beta
+    cdef bint learn = prm.s.learn
+    cdef double learn_rate = prm.s.learn_rate, forget = prm.s.forget, cmax = prm.s.cmax
     cdef Py_ssize_t n = S.shape[0], i, k
     cdef int K = <int> S.shape[1]
     cdef double* h
@@ -418,12 +504,15 @@ cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, const dou
                                NULL if n1 == NULL else n1 + i, ns, kmin, kmax, mu_new + i, kappa_new + i, K)
 
 
-def imitate(int family, double[::1] payoff, const int64_t[::1] partner, double[::1] draw_u, double prob_scale,
-            double temperature, double[:, ::1] P, double[::1] mu, double[::1] kappa,
-            bint has_noise, double noise_scale, double[:, ::1] noise2, double[::1] noise1,
-            double kappa_min, double kappa_max,
+def imitate(Params prm, double[::1] payoff, const int64_t[::1] partner, double[::1] draw_u,
+            double[:, ::1] P, double[::1] mu, double[::1] kappa, double[:, ::1] noise2, double[::1] noise1,
             double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] change):
     """Copy a random neighbour's profile with probability dt*rate*[better] (or the Fermi rule)."""
+    cdef int family = prm.s.family
+    cdef double prob_scale = prm.s.dt * prm.s.rate, temperature = prm.s.temperature
+    cdef bint has_noise = prm.s.has_noise
+    cdef double noise_scale = prm.s.noise * sqrt(prm.s.dt)
+    cdef double kappa_min = prm.s.kappa_min, kappa_max = prm.s.kappa_max
     cdef Py_ssize_t n = payoff.shape[0], i, j, k
     cdef int K = <int> P.shape[1]
     cdef double diff, prob, v, m

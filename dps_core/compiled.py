@@ -3,7 +3,9 @@
 `step` has exactly the semantics of `dps_core.reference.step`: the O(N*K) work runs in three fused
 Cython passes (produce; gather + signal; scatter + update + learning), while O(N) and O(K) work
 (budget projection, dispersal, demand scale) stays in NumPy. Scratch arrays are prepared once per
-model and kept in `model.cache`; every state array of the new step is a fresh buffer.
+model and kept in `model.cache`; every state array of the new step is a fresh buffer. The scalar
+parameters reach the kernel as one struct (`_kernel.Params`), filled from the table in
+`compiled_binding.py`.
 """
 
 from __future__ import annotations
@@ -13,18 +15,14 @@ import sys
 
 import numpy as np
 
-from . import _kernel, threads
+from . import _kernel, compiled_binding, threads
 from .budget import project
 from .reference import nan_max
-from .registry import CORE_PLUGIN
 from .signals import _demand_scale
 from .state import State
 
-__all__ = ["supports", "step", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
+__all__ = ["supports", "unsupported", "step", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
 
-FAMILY = {"free": 0, "vonmises": 1, "signed": 2}
-SIGNAL = {"coverage": 0, "residual": 1, "ces": 2, "price": 3, "interaction": 4}
-MODE = {"gradient": 0, "selfish": 0, "replicator": 2, "lca": 3, "imitation": 4, "tatonnement": 5}
 BLOCK = 256
 
 set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
@@ -37,14 +35,16 @@ _EMPTY_F = np.zeros(0, dtype=np.float64)
 _DUMMY2 = np.zeros((1, 1))  # stands in for a 2-D array the chosen branch never reads
 
 
+def unsupported(model) -> str:
+    """Why the compiled kernel cannot step this model ('' when it can): a mode or signal that is
+    not a compiled built-in (plugin code is NumPy), or a parameter the binding table does not
+    account for (the model then steps with the reference kernel; see compiled_binding.py)."""
+    return compiled_binding.unbound(model.mode) or compiled_binding.unbound(model.signal)
+
+
 def supports(model) -> bool:
-    """True when the mode and the signal are the core's built-ins (plugin code is NumPy)."""
-    return (
-        model.mode.plugin == CORE_PLUGIN
-        and model.mode.name in MODE
-        and model.signal.plugin == CORE_PLUGIN
-        and model.signal.name in SIGNAL
-    )
+    """True when the compiled kernel runs every parameter of the model's mode and signal."""
+    return not unsupported(model)
 
 
 class _Mix:
@@ -121,6 +121,36 @@ class _Plan:
                 )
         else:
             self.Z = _DUMMY2
+        self.params = _fixed_params(model)
+        self.demand_scale = compiled_binding.SIGNALS[sig.name].demand_scale
+
+
+def _fixed_params(model) -> dict:
+    """The kernel's parameter fields that are fixed for a model: every field a mode or signal can
+    set (0 where this model's do not), the model's constants, and this mode's and signal's values
+    from the binding table."""
+    cfg = model.config
+    fam = model.family
+    vonmises = fam.name == "vonmises"
+    lc = cfg.learn
+    return {
+        **dict.fromkeys(compiled_binding.fields(), 0),
+        "family": compiled_binding.FAMILY[fam.name],
+        "alpha": model.alpha,
+        "dt": model.dt,
+        "lam_r": cfg.penalty.resource,
+        "lam_c": cfg.penalty.communication,
+        "lam_s": cfg.penalty.specialisation,
+        "learn": lc.rate != 0 or lc.forget != 0,
+        "learn_rate": lc.rate,
+        "forget": lc.forget,
+        "cmax": lc.max,
+        "kappa_min": fam.kappa_min if vonmises else 0.0,
+        "kappa_max": fam.kappa_max if vonmises else 0.0,
+        "scatter": model.mode.spec.scatter,
+        **compiled_binding.fill(model.mode),
+        **compiled_binding.fill(model.signal),
+    }
 
 
 def _refcounts(pool: list) -> list[int]:
@@ -168,8 +198,8 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     mu = prof.get("mu", _EMPTY_F)
     kappa = prof.get("kappa", _EMPTY_F)
     C = state.C
-    lc = cfg.learn
-    learn = lc.rate != 0 or lc.forget != 0
+    fixed = plan.params
+    learn = fixed["learn"]
     c_ones = False
     if not learn:  # C is constant: check once whether it is all ones (then it is never read)
         known = model.cache.get("c_ones")
@@ -181,11 +211,23 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     # with alpha = 1 and capabilities all ones, Y = w S is never stored: the gather scales S by w;
     # signed atoms are their own profiles, so then nothing at all is produced
     store_y = not (model.alpha == 1.0 and c_ones)
-    mcode = MODE[model.mode.name]
     # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
     # agent i's update, before it is written), which saves one N x K array; not with learning by
     # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
     s_is_new = fam == "free" and not learn
+    noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
+    xi = draws.get(noise_key)
+    has_noise = xi is not None and fixed["noise"] != 0.0
+    prm = _kernel.Params(
+        {
+            **fixed,
+            "demand_scale": _demand_scale(D) if plan.demand_scale else 1.0,
+            "has_noise": has_noise,
+            "store_y": store_y,
+            "c_ones": c_ones,
+            "s_is_new": s_is_new,
+        }
+    )
     if fam == "signed" and not store_y:
         S = P
     elif s_is_new:
@@ -193,89 +235,44 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     else:
         S = plan.S
     if S is not P or store_y:
-        _kernel.produce(
-            FAMILY[fam], model.alpha, P, mu, kappa, plan.cx, plan.sx, state.w, C, c_ones, S, plan.Y, store_y
-        )
+        _kernel.produce(prm, P, mu, kappa, plan.cx, plan.sx, state.w, C, S, plan.Y)
     X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
     if plan.colsums:
         _kernel.colsum(X, plan.col_y, plan.partial, xscale)
 
-    sig = model.signal
-    sp = sig.params
-    code = SIGNAL[sig.name]
-    tau = rho = floor = rate = p_min = 0.0
-    rule = 0
-    scale = 1.0
+    price_signal = model.signal.name == "price"
     price = price_new = _DUMMY2
-    if code == 0:
-        tau = sp.smoothing * _demand_scale(D)
-    elif code == 2:
-        rho, floor = sp.rho, sp.floor
-    elif code == 3:
+    if price_signal:
         price = state.extras["signal.price"]
         price_new = _fresh(plan, price)
-        rule = 0 if sp.rule == "multiplicative" else 1
-        rate, p_min, scale = sp.rate, sp.p_min, _demand_scale(D)
     _kernel.gather_signal(
-        *plan.gather.args(),
-        X,
-        xscale,
-        plan.col_y,
-        D,
-        code,
-        tau,
-        rho,
-        floor,
-        price,
-        price_new,
-        rule,
-        rate,
-        p_min,
-        scale,
-        model.dt,
-        plan.G,
-        plan.Z,
-        plan.interaction,
+        *plan.gather.args(), X, xscale, plan.col_y, D, prm, price, price_new, plan.G, plan.Z, plan.interaction
     )
     if plan.interaction:
         if not plan.B[0]:
             _kernel.colsum(plan.Z, plan.col_z, plan.partial, _EMPTY_F)
-        _kernel.interaction_signal(
-            plan.B[0], sp.self_interaction, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3], D, plan.G
-        )
+        _kernel.interaction_signal(plan.B[0], prm, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3], D, plan.G)
 
     mode = model.mode
-    mp = mode.params
-    scatter = mode.spec.scatter
-    if scatter and plan.colsums:
+    if mode.spec.scatter and plan.colsums:
         _kernel.colsum(plan.G, plan.col_g, plan.partial, _EMPTY_F)
 
     P_new = S if s_is_new else (_fresh(plan, P) if fam != "vonmises" else _DUMMY2)
     mu_new = _fresh(plan, mu)
     kappa_new = _fresh(plan, kappa)
     w_new = np.empty(n)
-    noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
-    xi = draws.get(noise_key)
-    has_noise = xi is not None and getattr(mp, "noise", 0.0) != 0.0
-    noise_scale = getattr(mp, "noise", 0.0) * math.sqrt(model.dt)
     noise2 = xi if (xi is not None and has_noise and xi.ndim == 2) else _DUMMY2
     noise1 = xi if (xi is not None and has_noise and xi.ndim == 1) else _EMPTY_F
     C_new = _fresh(plan, C) if learn else _DUMMY2
     u = state.extras.get("mode.u", _EMPTY_F)
     u_new = np.empty_like(u)
-    pen = cfg.penalty
     _kernel.update(
-        mcode,
-        FAMILY[fam],
-        model.alpha,
-        model.dt,
-        scatter,
+        prm,
         *plan.scatter.args(),
         plan.G,
         plan.col_g,
         S,
         plan.Y,
-        store_y,
         P,
         mu,
         kappa,
@@ -283,34 +280,13 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         plan.sx,
         state.w,
         C,
-        c_ones,
-        pen.resource,
-        pen.communication,
-        pen.specialisation,
         plan.comm,
-        getattr(mp, "eta", 0.0),
-        getattr(mp, "eta_kappa", 0.0),
-        getattr(mp, "eta_w", 0.0),
         state.extras.get("mode.upkeep", _EMPTY_F),
-        noise_scale,
-        has_noise and mcode != 4,
         noise2,
         noise1,
-        model.family.kappa_min if fam == "vonmises" else 0.0,
-        model.family.kappa_max if fam == "vonmises" else 0.0,
-        getattr(mp, "tau", 1.0),
-        getattr(mp, "threshold", 0.0),
-        getattr(mp, "kind", "") == "hard",
-        bool(getattr(mp, "nonnegative", False)),
         plan.diag,
         u,
         u_new,
-        getattr(mp, "rate", 0.0),
-        getattr(mp, "beta", 1.0),
-        learn,
-        lc.rate,
-        lc.forget,
-        lc.max,
         C_new,
         P_new,
         mu_new,
@@ -318,25 +294,19 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         w_new,
         plan.payoff,
         plan.change,
-        s_is_new,
     )
-    if mcode == 4:  # imitation: the payoffs of all agents are needed before anyone copies
+    imitation = mode.name == "imitation"
+    if imitation:  # the payoffs of all agents are needed before anyone copies
         _kernel.imitate(
-            FAMILY[fam],
+            prm,
             plan.payoff,
             draws["partner"],
             draws["u"],
-            model.dt * mp.rate,
-            mp.temperature,
             P,
             mu,
             kappa,
-            has_noise,
-            noise_scale,
             noise2,
             noise1,
-            model.family.kappa_min if fam == "vonmises" else 0.0,
-            model.family.kappa_max if fam == "vonmises" else 0.0,
             P_new,
             mu_new,
             kappa_new,
@@ -357,9 +327,9 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     w = model.disperse(w)
     extras = dict(state.extras)
     changes = [float(np.max(plan.change)) if n else 0.0, float(np.max(np.abs(w - state.w))) if n else 0.0]
-    if mcode == 3:
+    if mode.name == "lca":
         extras["mode.u"] = u_new
-    if code == 3:
+    if price_signal:
         extras["signal.price"] = price_new
         changes.append(float(np.max(np.abs(price_new - price))))
     new = State(profile, w, C_new if learn else C, D, extras, state.step + 1, state.time + model.dt)
