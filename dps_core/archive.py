@@ -37,12 +37,13 @@ from .archive_io import (
     remove_quietly,
     same_file,
 )
+from .backend import instruction_set
 from .errors import ArchiveError, ArchiveWriteError
 from .state import State
 
 __all__ = ["SCHEMA", "ArchiveWriter", "Archive", "open_archive"]
 
-SCHEMA = "1.1.0"
+SCHEMA = "1.2.0"
 LIBVER = ("v110", "v110")
 _STATUS_LEN = 32
 _MESSAGE_LEN = 2048
@@ -93,6 +94,11 @@ def snapshot_dims(name: str, shape: tuple, n_agents: int, n_tasks: int) -> list[
         else:
             out.append(f"{name.replace('/', '_')}_dim{i}")
     return out
+
+
+def _kernel_label(backend: str, isa: str) -> str:
+    """'compiled (avx2)' or 'reference': the kernel and, for the compiled one, its instruction set."""
+    return f"{backend} ({isa})" if isa else backend
 
 
 class ArchiveWriter:
@@ -255,6 +261,7 @@ class ArchiveWriter:
         a["created"] = _now() if source is None else source.f.attrs["created"]
         a["run_id"] = sim.run_id
         a["backend"] = sim.backend
+        a["kernel_isa"] = instruction_set(sim.backend)
         a["n_agents"] = model.n_agents
         a["n_tasks"] = model.n_tasks
         a["demand_rows"] = model.demand_rows
@@ -347,10 +354,13 @@ class ArchiveWriter:
         g.create_dataset("heartbeat", data=np.float64(_time.time()))
         g.attrs["host"] = socket.gethostname()
         changes = [] if source is None else json.loads(source.f["run"].attrs.get("backend_changes", "[]"))
-        if source is not None and str(source.f.attrs.get("backend")) != sim.backend:
-            changes.append(
-                {"step": int(state.step), "from": str(source.f.attrs.get("backend")), "to": sim.backend, "time": _now()}
-            )
+        now = _kernel_label(sim.backend, instruction_set(sim.backend))
+        if source is not None:
+            before = str(source.f.attrs.get("backend"))
+            # files of schema < 1.2 do not say which instruction set ran: only the backend is compared
+            isa = str(source.f.attrs.get("kernel_isa", instruction_set(sim.backend) if before == sim.backend else ""))
+            if _kernel_label(before, isa) != now:
+                changes.append({"step": int(state.step), "from": _kernel_label(before, isa), "to": now, "time": _now()})
         g.attrs["backend_changes"] = _json(changes)
 
         g = f.create_group("plugins")

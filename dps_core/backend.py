@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-__all__ = ["backend", "kernel_step", "compiled_error"]
+__all__ = ["backend", "kernel_step", "compiled_error", "instruction_set"]
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +28,13 @@ def _compiled():
 def backend() -> str:
     """'compiled' when the Cython kernel is in use, else 'reference'."""
     return "compiled" if _compiled()[0] is not None else "reference"
+
+
+def instruction_set(kind: str) -> str:
+    """The instruction set the compiled row kernels run with on this CPU ('avx512f', 'avx2',
+    'baseline'); '' for the reference kernel, whose results do not depend on it."""
+    mod = _compiled()[0]
+    return str(mod.isa()) if kind == "compiled" and mod is not None else ""
 
 
 def compiled_error() -> str:

@@ -147,7 +147,8 @@ class Simulation:
         """The simulation an archive describes, at its latest checkpoint (see `resume`). It is
         rebuilt from the archive alone: file inputs come from the archive (or must match its
         SHA-256), the rebuilt graph must equal the stored one, and the kernel backend must be the
-        one that stepped the run unless `allow_backend_change` (the change is then recorded)."""
+        one that stepped the run, on the same instruction set for the compiled kernel, unless
+        `allow_backend_change` (the change is then recorded)."""
         path = Path(path)
         from .archive_io import live_writer
 
@@ -178,6 +179,15 @@ class Simulation:
                 f"archive {path} was stepped by the {recorded} kernel but this process uses the {sim.backend} "
                 "kernel (DPS_PUREPYTHON?); resuming would mix kernels. Use the same kernel, or allow it "
                 "(dps resume --allow-backend-change), which the archive records with the step"
+            )
+        from .backend import instruction_set
+
+        ran, runs = str(prov.get("kernel_isa", "")), instruction_set(sim.backend)
+        if recorded == sim.backend and ran and ran != runs and not allow_backend_change:
+            raise ArchiveError(
+                f"archive {path} was stepped by the compiled kernel on {ran} but this CPU runs it on {runs}; across "
+                "instruction sets results agree to rounding, not bit for bit, so resuming would mix them. Resume on "
+                f"a CPU with {ran}, or allow it (dps resume --allow-backend-change), which the archive records"
             )
         t = sim.model.topology
         rebuilt = {k: getattr(t, k) for k in ("indptr", "indices", "data")} if t.kind == "csr" else {}

@@ -252,6 +252,9 @@ def test_resume_refuses_another_kernel_backend_unless_allowed(tmp_path, monkeypa
 
     if current() != "compiled":
         pytest.skip("needs the compiled kernel")
+    from dps_core import compiled
+
+    isa = compiled.isa()
     path = tmp_path / "run.h5"
     Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
     mod = sys.modules["dps_core.backend"]
@@ -265,10 +268,44 @@ def test_resume_refuses_another_kernel_backend_unless_allowed(tmp_path, monkeypa
         with open_archive(path) as ar:
             changes = json.loads(ar.f["run"].attrs["backend_changes"])
             assert ar.provenance["backend"] == "reference"
-        assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, "compiled", "reference")]
+        assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, f"compiled ({isa})", "reference")]
     finally:
         monkeypatch.delenv("DPS_PUREPYTHON")
         mod._compiled.cache_clear()
+
+
+def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
+    """Across instruction sets the compiled kernel agrees to rounding only (docs/performance.md):
+    the archive records the one that ran, and a resume on another is refused unless allowed."""
+    from dps_core import backend as current
+    from dps_core import compiled
+
+    if current() != "compiled":
+        pytest.skip("needs the compiled kernel")
+    here = compiled.isa()
+    other = "avx2" if here != "avx2" else "baseline"
+    path = tmp_path / "run.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+    with open_archive(path) as ar:
+        assert ar.provenance["kernel_isa"] == here and ar.schema == "1.2.0"
+    with h5py.File(path, "r+") as f:
+        f.attrs["kernel_isa"] = other  # as if stepped on another CPU
+    with pytest.raises(ArchiveError, match=f"on {other} but this CPU runs it on {here}.*--allow-backend-change"):
+        Simulation.resume(path, entry_points=False)
+    assert Simulation.resume(path, entry_points=False, allow_backend_change=True).step == 60
+    with open_archive(path) as ar:
+        changes = json.loads(ar.f["run"].attrs["backend_changes"])
+        assert ar.provenance["kernel_isa"] == here
+    assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, f"compiled ({other})", f"compiled ({here})")]
+    # a schema 1.1 file does not say which instruction set ran: it resumes, and nothing is recorded
+    old = tmp_path / "old.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(old, steps=30)
+    with h5py.File(old, "r+") as f:
+        del f.attrs["kernel_isa"]
+        f.attrs["dps_schema"] = "1.1.0"
+    assert Simulation.resume(old, entry_points=False).step == 60
+    with open_archive(old) as ar:
+        assert json.loads(ar.f["run"].attrs["backend_changes"]) == [] and ar.schema == "1.2.0"
 
 
 def test_every_mapping_plugins_see_has_one_order_fresh_and_resumed(tmp_path):
@@ -298,6 +335,7 @@ def test_schema_1_0_archives_still_read_and_resume(tmp_path):
         for name in ("run/records", "run/snapshots", "run/heartbeat", "run/pid_start", "inputs"):
             del f[name]
         del f["run"].attrs["backend_changes"]
+        del f.attrs["kernel_isa"]
         f.attrs["dps_schema"] = "1.0.0"
     with open_archive(path) as ar:
         assert ar.schema == "1.0.0" and list(ar.timeseries()["step"]) == list(range(0, 31, 5))
