@@ -164,6 +164,20 @@ def _component_config(
     return None, "; ".join(errors)
 
 
+def _command_checks(target: _Target) -> Iterator[Check]:
+    """A command's `configure(parser)` builds its arguments and `--help` describes them."""
+    import argparse
+
+    for name, spec in target.owned("command").items():
+        parser = argparse.ArgumentParser(prog=f"dps {name}", add_help=True)
+        try:
+            spec.configure(parser)
+            usage = parser.format_help()
+            yield Check("builds its arguments", f"command '{name}'", "pass" if usage else "fail")
+        except Exception as exc:
+            yield Check("builds its arguments", f"command '{name}'", "fail", f"{type(exc).__name__}: {exc}")
+
+
 def check_plugin(
     plugin: Any,
     *,
@@ -213,6 +227,7 @@ def check_plugin(
                     continue
             with tempfile.TemporaryDirectory(prefix="dps-check-") as tmp:
                 checks.extend(_run_checks(target, run, record, steps, Path(tmp)))
+    checks.extend(_command_checks(target))
     if not checks:
         checks.append(Check("registers records", f"plugin '{target.name}'", "fail", "the plugin registered nothing"))
     failures = [c for c in checks if c.status == "fail"]

@@ -4,7 +4,7 @@ import attrs
 import numpy as np
 import pytest
 
-from dps_core import ArraySpec, MetricSpec, ModeSpec, ScenarioSpec, Setup, hookimpl, params
+from dps_core import ArraySpec, CommandSpec, MetricSpec, ModeSpec, ScenarioSpec, Setup, hookimpl, params
 from dps_core.testing import check_plugin
 
 
@@ -90,3 +90,21 @@ def test_records_that_need_parameters_are_given_them():
     failed = [c for c in check_plugin(P(), raise_on_failure=False) if c.status == "fail"]
     assert len(failed) == 1 and "check_plugin(params={'metric.level': ...})" in failed[0].detail
     assert {c.status for c in check_plugin(P(), params={"metric.level": {"level": 2.0}})} == {"pass"}
+
+
+def test_a_command_must_build_its_arguments():
+    def broken(parser):
+        parser.add_argument("--x", type=int, default=1)
+        parser.add_argument("--x")  # argparse refuses a second --x
+
+    class Commands:
+        dps_plugin_name = "cmds"
+
+        @hookimpl
+        def dps_register_commands(self, register):
+            register(CommandSpec("fine", "works", lambda p: p.add_argument("path"), lambda args: 0))
+            register(CommandSpec("broken", "does not", broken, lambda args: 0))
+
+    checks = {c.record: c for c in check_plugin(Commands(), raise_on_failure=False)}
+    assert checks["command 'fine'"].status == "pass"  # a plugin of commands only registers something
+    assert checks["command 'broken'"].status == "fail" and "--x" in checks["command 'broken'"].detail

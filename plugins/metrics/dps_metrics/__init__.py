@@ -15,7 +15,7 @@ from .diversity import (
     similarity_times,
     specialisation,
 )
-from .optimum import ReferenceOptimum, reference_optimum, split_count
+from .optimum import ReferenceOptimum, efficacy_of, reference_optimum, split_count
 from .robustness import kept_share
 from .spatial import (
     correlation_length,
@@ -49,6 +49,7 @@ __all__ = [
     "local_heterogeneity",
     "self_sufficiency",
     "ReferenceOptimum",
+    "efficacy_of",
     "reference_optimum",
     "split_count",
     "__version__",
