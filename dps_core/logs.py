@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import structlog
-
 __all__ = ["get_logger", "configure_cli_logging"]
 
 logging.getLogger("dps_core").addHandler(logging.NullHandler())
@@ -20,6 +18,8 @@ logging.getLogger("dps_core").addHandler(logging.NullHandler())
 
 def get_logger(name: str):
     """A structlog BoundLogger writing through the stdlib logger `name`."""
+    import structlog
+
     return structlog.wrap_logger(
         logging.getLogger(name),
         wrapper_class=structlog.stdlib.BoundLogger,
@@ -51,18 +51,47 @@ class _OncePerCommand(logging.Filter):
         return True
 
 
+class _LazyLogger:
+    """A module's logger, made on first use: importing dps (and `dps --help`) loads no structlog."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._logger = None
+
+    def __getattr__(self, attr: str):
+        if self._logger is None:
+            self._logger = get_logger(self._name)
+        return getattr(self._logger, attr)
+
+
+class _LazyFormatter(logging.Formatter):
+    """structlog's ProcessorFormatter, built when the first record is formatted."""
+
+    def __init__(self, json: bool):
+        super().__init__()
+        self._json = json
+        self._inner: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._inner is None:
+            import structlog
+
+            renderer = (
+                structlog.processors.JSONRenderer() if self._json else structlog.dev.ConsoleRenderer(colors=False)
+            )
+            self._inner = structlog.stdlib.ProcessorFormatter(
+                processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+                foreign_pre_chain=[structlog.stdlib.add_log_level],
+            )
+        return self._inner.format(record)
+
+
 def configure_cli_logging(verbosity: int = 0, *, json: bool = False, new_command: bool = False) -> None:
     """Send dps log records to stderr (the `dps` command's choice, not the library's). Repeated
     identical warnings are shown once until a call with `new_command=True`."""
     level = logging.WARNING - 10 * max(0, min(verbosity, 2))
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[structlog.stdlib.add_log_level],
-        )
-    )
+    handler.setFormatter(_LazyFormatter(json))
     root = logging.getLogger()  # the application's choice: plugins log under their own names
     once = _OncePerCommand()
     for h in list(root.handlers):

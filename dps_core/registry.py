@@ -19,7 +19,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError, call_plugin
-from .logs import get_logger
+from .logs import _LazyLogger
 from .records import RECORD_KINDS
 
 __all__ = ["Registry", "PluginFailure", "ENTRY_POINT_GROUP", "CORE_PLUGIN"]
@@ -28,7 +28,7 @@ ENTRY_POINT_GROUP = "dps"
 CORE_PLUGIN = "core"
 NAMESPACED_KINDS = ("mode", "signal", "demand", "archive_group")
 
-log = get_logger(__name__)
+log = _LazyLogger(__name__)
 
 _HOOK_NAMES = sorted(n for n in dir(hookspecs) if n.startswith("dps_"))
 

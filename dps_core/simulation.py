@@ -33,7 +33,7 @@ from .config import Component, Config, load_config
 from .context import StepContext
 from .errors import ArchiveError, ArchiveWriteError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
 from .inputs import InputFile, collect, materialize
-from .logs import get_logger
+from .logs import _LazyLogger
 from .model import Bound
 from .records import Setup
 from .registry import CORE_PLUGIN, Registry
@@ -42,7 +42,7 @@ from .topology import Topology
 
 __all__ = ["Simulation", "RunResult", "ScenarioContext", "TopologyContext"]
 
-log = get_logger(__name__)
+log = _LazyLogger(__name__)
 
 
 @attrs.frozen

@@ -218,6 +218,12 @@ def test_help_and_import_load_no_heavy_library():
         _imported_after("from dps_core.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass") == []
     )
     assert _imported_after("import dps_core") == []
+    # nor the engine's own libraries: an HDF5 file, a graph operator or a log line needs them, --help does not
+    probe = "from dps_core.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    probe += (
+        "import sys\nassert not {'h5py', 'scipy', 'structlog'} & {m.split('.')[0] for m in sys.modules}, sys.modules"
+    )
+    assert _imported_after(probe) == []
     assert (
         _imported_after("import dps_core\nimport sys\nassert 'h5py' not in sys.modules and 'scipy' not in sys.modules")
         == []

@@ -1,22 +1,29 @@
 """The Principle measured (the `principle` plugin): each law of the Principle of Maximum
 Heterogeneity as an experiment with a negative control, a committed statistic, a confidence
-interval over seeds and a verdict (docs/principle.md). `dps principle` runs them."""
+interval over seeds and a verdict (docs/principle.md). `dps principle` runs them.
 
-from .experiments import LawResult, Settings, run_law
-from .homogeneous import best_homogeneous
-from .stats import Outcome, Rule, judge, slope, spearman, t_interval
+The names below load on first use, so that discovering the plugin (`dps --help`) imports no
+engine, sweep or SciPy code."""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = [
-    "LawResult",
-    "Outcome",
-    "Rule",
-    "Settings",
-    "best_homogeneous",
-    "judge",
-    "run_law",
-    "slope",
-    "spearman",
-    "t_interval",
-    "__version__",
-]
+_WHERE = {
+    "LawResult": "experiments",
+    "Settings": "experiments",
+    "run_law": "experiments",
+    "best_homogeneous": "homogeneous",
+    "Outcome": "stats",
+    "Rule": "stats",
+    "judge": "stats",
+    "slope": "stats",
+    "spearman": "stats",
+    "t_interval": "stats",
+}
+__all__ = [*sorted(_WHERE), "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
