@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from dps_core import ConfigError, Simulation, Sweep, open_archive
+from dps_core import ConfigError, DPSError, Simulation, Sweep, open_archive
 
 from . import protocol as pr
 from .homogeneous import best_homogeneous
@@ -144,6 +144,22 @@ def _sweep(s: Settings, law: str, name: str, base: dict, axes: dict, base_path: 
     ]
 
 
+def _flatten(tables: dict[str, Any]) -> dict[str, Any]:
+    return {f"{section}.{key}": value for section, table in tables.items() for key, value in table.items()}
+
+
+def _validate(name: str, base: dict, path: Path | None, point: dict[str, Any]) -> None:
+    """Build one run of a sweep before anything runs, so that a control the base config cannot
+    take is reported before the experiment has spent its time."""
+    try:
+        if path is None:
+            Simulation.from_config(base, overrides=point)
+        else:
+            Simulation.from_config(path, overrides={**_flatten(base), **point})
+    except DPSError as exc:
+        raise CannotApply(f"the {name}'s design is not a valid config here: {exc}") from None
+
+
 def _user_base(s: Settings) -> dict[str, Any]:
     assert s.config is not None
     try:
@@ -214,6 +230,7 @@ def _law1(s: Settings, res: LawResult) -> None:
         base["metrics"]["names"].append("optimum_gap")
     control = copy.deepcopy(base)
     control["mode"] = {**control.get("mode", {}), "eta": 0.0}
+    _validate("control", control, path, {})
     exp_runs = _sweep(s, "law1", "experiment", base, {}, path)
     ctl_runs = _sweep(s, "law1", "control", control, {}, path)
     homogeneous: dict[str, tuple[float, str]] = {}
@@ -318,8 +335,9 @@ def _law2(s: Settings, res: LawResult) -> None:
         if _optimum_applies(s, base):
             base["metrics"]["names"].append("optimum_gap")
         tag = label.replace(" ", "-")
-        exp_runs = _sweep(s, "law2", f"experiment-{tag}", base, {"grid": {"scenario.peaks": peaks}}, path)
         one_peak = {"zip": {"scenario.peaks": peaks, "scenario.centres": [[0.0] * p for p in peaks]}}
+        _validate("control", base, path, {"scenario.peaks": peaks[-1], "scenario.centres": [0.0] * peaks[-1]})
+        exp_runs = _sweep(s, "law2", f"experiment-{tag}", base, {"grid": {"scenario.peaks": peaks}}, path)
         ctl_runs = _sweep(s, "law2", f"control-{tag}", base, one_peak, path)
         e, c, points = _track(exp_runs, ctl_runs, "scenario.peaks", "hill_q1", "demand_modes", label, pr.RULES["law2"])
         res.experiment += e
@@ -438,6 +456,7 @@ def _law4(s: Settings, res: LawResult) -> None:
     control = copy.deepcopy(base)
     control["demand"] = {**control.get("demand", {}), "name": "nesting.coordination", "asks": "equal"}
     axes = {"grid": {"scenario.peaks": d["peaks"]}}
+    _validate("control", control, path, {"scenario.peaks": d["peaks"][-1]})
     exp_runs = _sweep(s, "law4", "experiment", base, axes, path)
     ctl_runs = _sweep(s, "law4", "control", control, axes, path)
     rules = pr.RULES["law4"]

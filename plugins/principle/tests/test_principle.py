@@ -63,6 +63,7 @@ def test_law1_quick_on_a_dask_scheduler_equals_local_processes(tmp_path):
         ("law3", "generic.toml", "needs local mixing"),
         ("law4", "generic.toml", "nested system"),
         ("law2", "nested.toml", "does not have"),
+        ("law1", "ricardo.toml", "unknown config key 'mode.eta'"),  # tatonnement has no learning rate to zero
     ],
 )
 def test_an_experiment_that_cannot_apply_says_so_and_runs_nothing(tmp_path, capsys, law, config, expected):
