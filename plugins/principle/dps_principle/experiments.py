@@ -49,6 +49,7 @@ class LawResult:
     reason: str = ""  # why it cannot apply, when it cannot
     experiment: list[Outcome] = attrs.Factory(list)
     control: list[Outcome] = attrs.Factory(list)
+    diagnostic: list[Outcome] = attrs.Factory(list)  # reported beside the control, not judged with it
     verdict: str = "inconclusive"
     why: str = ""
     control_verdict: str = "inconclusive"
@@ -80,6 +81,13 @@ class LawResult:
                 "statistics": [o.to_dict() for o in self.control],
             },
             efficacy_gap=gaps,
+            diagnostic={
+                "what": pr.DIAGNOSTICS.get(self.law, ""),
+                "verdict": combine(self.diagnostic)[0],
+                "statistics": [o.to_dict() for o in self.diagnostic],
+            }
+            if self.diagnostic
+            else None,
             notes=self.notes,
             seconds=round(self.seconds, 1),
         )
@@ -357,17 +365,31 @@ def _ring_edges(n: int, k: int) -> np.ndarray:
     return np.array([(u, (u + j) % n) for j in range(1, k + 1) for u in i], dtype=np.int64)
 
 
-def _shuffled_ring_file(directory: Path, n: int, k: int, rng: np.random.Generator) -> Path:
-    """An edge-list file of the ring with k neighbours a side, its node labels permuted."""
-    perm = rng.permutation(n)
-    edges = perm[_ring_edges(n, k)]
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"ring-n{n}-k{k}-shuffled.txt"
-    text = "# a ring with k neighbours a side, node labels permuted (dps principle law3 control)\n"
-    text += "".join(f"{u} {v}\n" for u, v in edges)
+def _edge_file(path: Path, edges, what: str) -> Path:
+    text = f"# {what} (dps principle law3)\n" + "".join(f"{u} {v}\n" for u, v in edges)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def _shuffled_ring_file(directory: Path, n: int, k: int, rng: np.random.Generator) -> Path:
+    """An edge-list file of the ring with k neighbours a side, its node labels permuted (the same
+    graph, relabelled: the diagnostic)."""
+    edges = rng.permutation(n)[_ring_edges(n, k)]
+    what = "a ring with k neighbours a side, node labels permuted"
+    return _edge_file(directory / f"ring-n{n}-k{k}-shuffled.txt", edges, what)
+
+
+def _rewired_ring_file(directory: Path, n: int, k: int, rng: np.random.Generator) -> Path:
+    """An edge-list file of the ring with k neighbours a side randomised by degree-preserving
+    double edge swaps, 10 per edge, kept connected (the negative control)."""
+    import networkx as nx
+
+    g = nx.Graph([tuple(e) for e in _ring_edges(n, k).tolist()])
+    nx.connected_double_edge_swap(g, nswap=10 * g.number_of_edges(), seed=int(rng.integers(2**31)))
+    what = "a ring with k neighbours a side, rewired by degree-preserving double edge swaps"
+    return _edge_file(directory / f"ring-n{n}-k{k}-rewired.txt", sorted(g.edges()), what)
 
 
 def _xi(r: Run) -> tuple[float, bool]:
@@ -408,17 +430,20 @@ def _law3(s: Settings, res: LawResult) -> None:
     if len(ks) < 3:
         raise CannotApply(f"law 3 needs rings with at least three neighbourhood sizes; {n} agents allow {ks}")
     exp_runs = _sweep(s, "law3", "experiment", base, {"grid": {"topology.k": ks}})
+    graphs = s.out / "law3" / "graphs"
     rng = np.random.default_rng(np.random.SeedSequence([s.seed, 3]))
-    files = [str(_shuffled_ring_file(s.out / "law3" / "graphs", n, k, rng)) for k in ks]
-    control = copy.deepcopy(base)
-    control["topology"] = {"name": "edgelist", "file": files[0]}
-    ctl_runs = _sweep(s, "law3", "control", control, {"grid": {"topology.file": files}})
+    permuted = [str(_shuffled_ring_file(graphs, n, k, rng)) for k in ks]
+    rng = np.random.default_rng(np.random.SeedSequence([s.seed, 4]))
+    rewired = [str(_rewired_ring_file(graphs, n, k, rng)) for k in ks]
+    runs_of = {"experiment": (exp_runs, "topology.k", ks)}
+    for which, files in (("control", rewired), ("diagnostic", permuted)):
+        on_files = copy.deepcopy(base)
+        on_files["topology"] = {"name": "edgelist", "file": files[0]}
+        name = "control" if which == "control" else "diagnostic-permuted"
+        runs_of[which] = (_sweep(s, "law3", name, on_files, {"grid": {"topology.file": files}}), "topology.file", files)
     res.figure = {}
     censored = 0
-    for which, runs, key, labels in (
-        ("experiment", exp_runs, "topology.k", ks),
-        ("control", ctl_runs, "topology.file", files),
-    ):
+    for which, (runs, key, labels) in runs_of.items():
         values, points = [], []
         for reps in _replicates(runs).values():
             reps = sorted(reps, key=lambda r: labels.index(r.params[key]))
@@ -430,11 +455,14 @@ def _law3(s: Settings, res: LawResult) -> None:
                 xi.append(v)
             values.append(spearman(L, xi) if len(reps) == len(labels) else math.nan)
             points += [(a, b, ks[labels.index(r.params[key])]) for a, b, r in zip(L, xi, reps, strict=True)]
-        (res.experiment if which == "experiment" else res.control).append(judge(pr.RULES["law3"][0], values))
+        {"experiment": res.experiment, "control": res.control, "diagnostic": res.diagnostic}[which].append(
+            judge(pr.RULES["law3"][0], values)
+        )
         res.figure[which] = points
     if censored:
         res.notes.append(f"{censored} correlation lengths censored at {pr.CORR_MAX_DISTANCE} hops")
-    res.notes += _failed_note(exp_runs, "experiment") + _failed_note(ctl_runs, "control")
+    for which, (runs, _key, _labels) in runs_of.items():
+        res.notes += _failed_note(runs, which)
 
 
 # --- law 4 ---------------------------------------------------------------------------------------

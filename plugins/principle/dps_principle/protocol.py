@@ -41,9 +41,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
 CONTROLS = {
     "law1": "eta = 0: nothing is optimised",
     "law2": "one demand peak: every peak at the same centre",
-    "law3": "a shuffled graph: the rings' node labels randomly permuted",
+    "law3": "a shuffled graph: each ring rewired by degree-preserving double edge swaps",
     "law4": "modules unable to differ: every ask split equally",
 }
+
+# reported beside a law's control, not judged with it (docs/principle.md, amendment 2)
+DIAGNOSTICS = {"law3": "permuted labels: the same rings with their node labels randomly permuted"}
 
 _GENERIC: dict[str, Any] = {
     "run": {"steps": 2000, "seed": 1, "record_every": 20, "checkpoint_every": 500},

@@ -40,6 +40,7 @@ def table(results: list[LawResult], title: str = "") -> str:
             continue
         lines += [_row(r.law, "experiment", o, r.gaps) for o in r.experiment]
         lines += [_row(r.law, "control", o, r.gaps) for o in r.control]
+        lines += [_row(r.law, "diagnostic", o, r.gaps) for o in r.diagnostic]
     lines += ["", "Verdicts:", ""]
     for r in results:
         if not r.applies:
@@ -48,6 +49,7 @@ def table(results: list[LawResult], title: str = "") -> str:
         lines.append(f"- **{r.law}: {r.verdict}** ({r.why}); control ({pr.CONTROLS[r.law]}): {r.control_verdict}")
         lines += [f"  - {o.name}: {o.reason}" for o in r.experiment]
         lines += [f"  - control {o.name}: {o.reason}" for o in r.control]
+        lines += [f"  - diagnostic ({pr.DIAGNOSTICS[r.law]}) {o.name}: {o.reason}" for o in r.diagnostic]
         lines += [f"  - {n}" for n in r.notes]
         if r.control_verdict != "fails":
             lines.append(f"  - WARNING: the control did not fail ({r.control_verdict}): the verdict cannot be trusted")
@@ -135,10 +137,19 @@ def figure(r: LawResult, out: Path) -> Path | None:
             ax.set_title("law 4: layer-2 heterogeneity against performance", fontsize=10)
     else:
         fig, (ax,) = _figure(1)
-        for which, marker, colour in (("experiment", "o", "C0"), ("control", "x", "0.4")):
+        for which, marker, colour in (("experiment", "o", "C0"), ("control", "x", "0.4"), ("diagnostic", "+", "C1")):
             pts = np.array([(L, xi) for L, xi, _k in f[which]], dtype=np.float64).reshape(-1, 2)
-            ax.plot(pts[:, 0], pts[:, 1], marker, color=colour, alpha=0.7, label=which)
+            label = "diagnostic (permuted labels)" if which == "diagnostic" else which
+            ax.plot(pts[:, 0], pts[:, 1], marker, color=colour, alpha=0.7, label=label)
         ax.set(xscale="log", xlabel="mean shortest path L (hops)", ylabel="correlation length xi (hops)")
+        lengths = [L for which in ("experiment", "control", "diagnostic") for L, _xi, _k in f[which] if L > 0]
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xticks([1, 2, 5, 10, 20, 50, 100])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if lengths:
+            ax.set_xlim(min(lengths) / 1.3, max(lengths) * 1.3)
         _legend(ax)
         _verdict_title(ax, r, "law 3: spatial scale against the topology's reach")
     return save_figure(fig, out / f"{r.law}.png")

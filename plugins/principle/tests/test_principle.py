@@ -15,7 +15,8 @@ from dps_core.cli import main
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "examples"
 # the verdicts of the full runs (`dps principle all`, 8 seeds), reported in docs/principle.md
-FULL = json.loads((HERE / "data" / "full_verdicts.json").read_text())["verdicts"]
+_FULL = json.loads((HERE / "data" / "full_verdicts.json").read_text())
+FULL, FULL_CONTROLS = _FULL["verdicts"], _FULL["controls"]
 
 
 def _laws(out: Path) -> dict:
@@ -30,10 +31,11 @@ def test_quick_designs_agree_with_the_full_verdicts_and_every_control_fails(tmp_
     assert set(laws) == set(protocol.LAWS)
     for law, r in laws.items():
         assert r["applies"]
-        # every quick control fails; the full law-3 control (the shuffled graph) did not, which
-        # docs/principle.md reports: its 240-agent rings up to k = 8 show what 120 agents do not
-        assert r["control"]["verdict"] == "fails", (law, r["control"]["why"])
+        # quick and full agree on every verdict, the controls' included; the controls of laws 1, 2
+        # and 4 fail, law 3's (rewired rings) does not, which docs/principle.md reports
         assert r["verdict"] == FULL[law], (law, r["why"], FULL[law])
+        assert r["control"]["verdict"] == FULL_CONTROLS[law], (law, r["control"]["why"])
+        assert (r["control"]["verdict"] == "fails") == (law != "law3")
         assert (out / f"{law}.png").stat().st_size > 10_000
     table = (out / "principle.md").read_text()
     assert table.count("| control |") == sum(len(r["control"]["statistics"]) for r in laws.values())
@@ -131,6 +133,21 @@ def test_the_shuffled_ring_is_the_same_graph_relabelled(tmp_path):
     ring = nx.circulant_graph(30, [1, 2])
     assert nx.is_isomorphic(g, ring)
     assert not all(g.has_edge(i, (i + 1) % 30) for i in range(30))  # the labels were permuted
+
+
+def test_the_rewired_ring_keeps_every_degree_and_loses_the_ring(tmp_path):
+    import networkx as nx
+    from dps_principle.experiments import _rewired_ring_file
+
+    for k in (1, 3):
+        edges = np.loadtxt(_rewired_ring_file(tmp_path, 40, k, np.random.default_rng(1)), dtype=int)
+        g = nx.Graph([tuple(e) for e in edges])
+        ring = nx.circulant_graph(40, range(1, k + 1))
+        assert g.number_of_nodes() == 40 and {d for _n, d in g.degree()} == {2 * k} and nx.is_connected(g)
+        # a connected 2-regular graph is a cycle; with k = 3 the ring's many triangles are gone
+        assert nx.is_isomorphic(g, ring) == (k == 1), k
+        if k == 3:
+            assert sum(nx.triangles(g).values()) < sum(nx.triangles(ring).values()) / 3
 
 
 def test_bad_input_is_one_clear_line(tmp_path, capsys):
