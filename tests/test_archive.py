@@ -278,10 +278,11 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
     """Across instruction sets the compiled kernel agrees to rounding only (docs/performance.md):
     the archive records the one that ran, and a resume on another is refused unless allowed."""
     from dps_core import backend as current
-    from dps_core import compiled
 
     if current() != "compiled":
         pytest.skip("needs the compiled kernel")
+    from dps_core import compiled
+
     here = compiled.isa()
     other = "avx2" if here != "avx2" else "baseline"
     path = tmp_path / "run.h5"
