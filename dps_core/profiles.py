@@ -87,14 +87,28 @@ class VonMisesFamily(Family):
 
     def __init__(self, x: np.ndarray, kappa_min: float, kappa_max: float):
         self.x = np.asarray(x, dtype=np.float64)
+        self.cx, self.sx = np.cos(self.x), np.sin(self.x)
         self.kappa_min = kappa_min
         self.kappa_max = kappa_max
+
+    def _cos_sin(self, mu: np.ndarray, sin: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """cos(x_k - mu_i) and, if asked, sin(x_k - mu_i) from the angle-difference identities:
+        products of O(N + K) sines and cosines instead of a transcendental per entry (the
+        compiled kernel does the same; they differ from cos(x - mu) by about 1e-16)."""
+        cm, sm = np.cos(mu)[:, None], np.sin(mu)[:, None]
+        c = np.multiply(cm, self.cx[None, :])
+        work = np.multiply(sm, self.sx[None, :])
+        c += work
+        if not sin:
+            return c, None
+        np.multiply(cm, self.sx[None, :], out=work)
+        work -= sm * self.cx[None, :]
+        return c, work
 
     def profile(self, p):
         mu, kappa = p["mu"], p["kappa"]
         # exp(kappa*(cos - 1)) <= 1: no overflow at any concentration
-        E = self.x[None, :] - mu[:, None]
-        np.cos(E, out=E)
+        E, _ = self._cos_sin(mu, sin=False)
         E -= 1.0
         np.multiply(kappa[:, None], E, out=E)
         np.exp(E, out=E)
@@ -103,21 +117,18 @@ class VonMisesFamily(Family):
 
     def gradient(self, p, S, T, names=None):
         mu, kappa = p["mu"], p["kappa"]
-        d = self.x[None, :] - mu[:, None]
+        cos, sin = self._cos_sin(mu, sin=names is None or "mu" in names)
         t = T.sum(axis=1)
-        work = np.empty_like(d)
+        work = np.empty_like(cos)
 
         def rowsum(a, b):  # sum_k a_ik b_ik through one reused buffer (same arithmetic as (a * b).sum(axis=1))
             np.multiply(a, b, out=work)
             return work.sum(axis=1)
 
         out = {}
-        if names is None or "mu" in names:
-            sin = np.sin(d)
+        if sin is not None:
             out["mu"] = kappa * (rowsum(T, sin) - t * rowsum(S, sin))
-            del sin
         if names is None or "kappa" in names:
-            cos = np.cos(d, out=d)
             out["kappa"] = rowsum(T, cos) - t * rowsum(S, cos)
         return out
 
