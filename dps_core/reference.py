@@ -34,9 +34,15 @@ def nan_max(values) -> float:
     return m
 
 
+def _abs_diff_max(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| through one temporary (a fresh large array costs its page faults)."""
+    d = np.subtract(a, b)
+    return float(np.max(np.abs(d, out=d)))
+
+
 def _max_change(new: dict, old: dict) -> float:
     return nan_max(
-        float(np.max(np.abs(arr - old[name]))) if arr.size else 0.0 for name, arr in new.items() if arr is not old[name]
+        _abs_diff_max(arr, old[name]) if arr.size else 0.0 for name, arr in new.items() if arr is not old[name]
     )
 
 
