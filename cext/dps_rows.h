@@ -212,10 +212,26 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
  * With a row scale v (not NULL), X's row j stands for v_j X_j: production Y = w S is gathered
  * from the profiles S without ever being stored (alpha = 1, capabilities all ones). */
 
+/* Rows of X addressed through a window of a tile's rows held in a ring buffer (the fused pass):
+ * row j sits at its offset from the tile's first row lo, taken cyclically modulo n into
+ * [-W, Tb + W), in slot (offset + W) mod (mask + 1). NULL: X itself, row j at X + j K. */
+typedef struct {
+    const double *base;
+    int64_t lo, n, W, Tb, mask;
+} dps_ring;
+
+DPS_INLINE const double *dps_row(const double *X, const dps_ring *rg, int64_t j, int K) {
+    if (!rg) return X + j * K;
+    int64_t off = j - rg->lo;
+    if (off < -rg->W) off += rg->n;
+    else if (off >= rg->Tb + rg->W) off -= rg->n;
+    return rg->base + ((off + rg->W) & rg->mask) * K;
+}
+
 DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const int64_t *indptr,
-                                const int64_t *indices, const double *data, const double *X, const double *v,
-                                const double *colsum, int64_t i, int K, double *restrict out) {
-    const double *xi = X + i * K;
+                                const int64_t *indices, const double *data, const double *X, const dps_ring *rg,
+                                const double *v, const double *colsum, int64_t i, int K, double *restrict out) {
+    const double *xi = dps_row(X, rg, i, K);
     double ai = v ? a * v[i] : a;
     if (csr) {
         /* blocks of DPS_LANES tasks held in registers while the neighbours' rows stream past: each
@@ -228,7 +244,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
             dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K + k0;
+                const double *xj = dps_row(X, rg, jn, K) + k0;
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc0 = acc0 + we * dps_ld(xj);
                 acc1 = acc1 + we * dps_ld(xj + 8);
@@ -244,7 +260,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
             dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K + k0;
+                const double *xj = dps_row(X, rg, jn, K) + k0;
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc0 = acc0 + we * dps_ld(xj);
                 acc1 = acc1 + we * dps_ld(xj + 8);
@@ -257,7 +273,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
             for (int k = k0; k < K; k++) out[k] = ai * xi[k];
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K;
+                const double *xj = dps_row(X, rg, jn, K);
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 for (int k = k0; k < K; k++) out[k] = out[k] + we * xj[k];
             }
