@@ -72,6 +72,10 @@ cdef extern from "dps_rows.h" nogil:
     void dps_ces_row(const double* D, double* z, double rho, double floor, double* G, int K)
     double dps_drive_row(const double* h, const double* S, const double* Y, const double* C, double w, double alpha,
                          int signed_family, double lam_s, double* T, double* q, double* tsum, int K)
+    double dps_update_free(const double* h, const double* S, const double* P, double w, double alpha, double step,
+                           const double* xi, double ns, double* T, double* out, double* gw, int K)
+    double dps_update_signed(const double* h, const double* P, double w, double step, const double* xi, double ns,
+                             double* T, double* out, double* gw, int K)
     double dps_ascend_free(const double* P, const double* S, const double* T, double tsum, double step,
                            const double* xi, double ns, double* out, int K)
     double dps_ascend_signed(const double* P, const double* T, double step, const double* xi, double ns,
@@ -503,7 +507,8 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
     before it is overwritten; not allowed with learning, which reads S after the update)."""
     cdef int mode = U.mode, family = U.family, K = U.K, k
     cdef double alpha = U.alpha, dt = U.dt, wi = U.w[i]
-    cdef double c, sa, tsum, gw, drive, self_ov, top, tot, v, m, val, sc, s_new
+    cdef double c, sa, tsum, gw, ch, drive, self_ov, top, tot, v, m, val, sc, s_new
+    cdef bint fast
     cdef double* Cp = U.Cp
     cdef const double* crow = NULL if Cp == NULL else Cp + i * K
     cdef double* Pp = U.Pp
@@ -513,7 +518,20 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
         for k in range(K):
             h[k] = h[k] - U.lam_c * U.comm[i]
     tsum = 0.0
-    gw = dps_drive_row(h, s_row, y_row, crow, wi, alpha, U.signed_family, U.lam_s, t, q, &tsum, K)
+    gw = 0.0
+    ch = 0.0
+    # the common case in fewer sweeps over the row (same arithmetic): production not stored (so
+    # alpha = 1 and capabilities all ones), a gradient-type mode, free or signed profiles
+    fast = (y_row == NULL and mode != TATONNEMENT and mode != LCA and mode != IMITATION
+            and (family == SIGNED or (family == FREE and U.lam_s == 0.0)))
+    if fast and family == FREE:
+        ch = dps_update_free(h, srow(U.s_is_new, s_row, q, K), Pp + i * K, wi, alpha, U.step_p,
+                             NULL if n2 == NULL else n2 + i * K, U.noise_scale, t, Pn + i * K, &gw, K)
+    elif fast:
+        ch = dps_update_signed(h, Pp + i * K, wi, U.step_p, NULL if n2 == NULL else n2 + i * K, U.noise_scale,
+                               t, Pn + i * K, &gw, K)
+    else:
+        gw = dps_drive_row(h, s_row, y_row, crow, wi, alpha, U.signed_family, U.lam_s, t, q, &tsum, K)
     if U.lam_r != 0.0:
         gw = gw - U.lam_r * (1.0 if wi > 0 else (-1.0 if wi < 0 else 0.0))
     U.payoff[i] = gw
@@ -571,9 +589,11 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
                                  U.mup, U.kap, U.cxp, U.sxp, NULL, NULL, 0.0, U.kappa_min, U.kappa_max,
                                  Pn, U.mun, U.kan))
     elif mode != IMITATION:
-        m = dps_nanmax(m, ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, U.step_k,
-                                 U.mup, U.kap, U.cxp, U.sxp, n2, U.n1, U.noise_scale, U.kappa_min, U.kappa_max,
-                                 Pn, U.mun, U.kan))
+        if not fast:
+            ch = ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, U.step_k,
+                        U.mup, U.kap, U.cxp, U.sxp, n2, U.n1, U.noise_scale, U.kappa_min, U.kappa_max,
+                        Pn, U.mun, U.kan)
+        m = dps_nanmax(m, ch)
         if mode == REPLICATOR:
             U.w_new[i] = wi * (1.0 + dt * (gw - U.upkeep[i]))
         elif U.eta_w != 0.0:

@@ -403,6 +403,154 @@ DPS_HOT static double dps_ascend_signed(const double *restrict P, const double *
     return dps_absdiff_max(out, P, K);
 }
 
+/* The gradient-type update of one agent in the common case (capabilities all ones, alpha = 1,
+ * production not stored, no specialisation penalty): dps_drive_row followed by dps_ascend_free or
+ * dps_ascend_signed, with the same operations in the same order (each sum in its own 16 lanes,
+ * combined by dps_tree), so the results are the same bit for bit; but in two or three sweeps over
+ * the row instead of five to seven, and the new row is written once and never read back. T is
+ * scratch. Returns the largest change and writes dJ/dw to *gw. */
+DPS_HOT static double dps_update_free(const double *restrict h, const double *restrict S, const double *restrict P,
+                                      double w, double alpha, double step, const double *restrict xi, double ns,
+                                      double *restrict T, double *restrict out, double *gw, int K) {
+    double sg[DPS_LANES] = {0}, st[DPS_LANES] = {0};
+    int k = 0;
+#ifdef DPS_VEC
+    dps_v8 g0 = {0}, g1 = {0}, t0 = {0}, t1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 h0 = dps_ld(h + k), h1 = dps_ld(h + k + 8), s0 = dps_ld(S + k), s1 = dps_ld(S + k + 8);
+        dps_v8 a0 = alpha * h0 * (w * s0), a1 = alpha * h1 * (w * s1);
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        g0 += h0 * s0;
+        g1 += h1 * s1;
+        t0 += a0;
+        t1 += a1;
+    }
+    memcpy(sg, &g0, sizeof g0);
+    memcpy(sg + 8, &g1, sizeof g1);
+    memcpy(st, &t0, sizeof t0);
+    memcpy(st + 8, &t1, sizeof t1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            T[k + j] = alpha * h[k + j] * (w * S[k + j]);
+            sg[j] += h[k + j] * S[k + j];
+            st[j] += T[k + j];
+        }
+#endif
+    for (int j = 0; k + j < K; j++) {
+        T[k + j] = alpha * h[k + j] * (w * S[k + j]);
+        sg[j] += h[k + j] * S[k + j];
+        st[j] += T[k + j];
+    }
+    *gw = dps_tree(sg);
+    double tsum = dps_tree(st);
+    double m = 0.0;
+    int bad = 0;
+    k = 0;
+#ifdef DPS_VEC
+    if (step != 0.0) {
+        dps_v8 m0 = {0};
+        dps_i8 nan0 = {0}, absmask;
+        for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
+        for (; k + 8 <= K; k += 8) {
+            dps_v8 p = dps_ld(P + k);
+            dps_v8 o = p + step * (dps_ld(T + k) - dps_ld(S + k) * tsum);
+            if (xi) o = o + ns * dps_ld(xi + k);
+            dps_st(out + k, o);
+            dps_v8 d = (dps_v8)((dps_i8)(o - p) & absmask);
+            m0 = dps_sel(d > m0, d, m0);
+            nan0 |= d != d;
+        }
+        for (int j = 0; j < 8; j++) {
+            m = m0[j] > m ? m0[j] : m;
+            bad |= nan0[j] != 0;
+        }
+    }
+#endif
+    for (; k < K; k++) {
+        double o = step != 0.0 ? P[k] + step * (T[k] - S[k] * tsum) : P[k];
+        if (xi) o = o + ns * xi[k];
+        out[k] = o;
+        double d = fabs(o - P[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
+}
+
+DPS_HOT static double dps_update_signed(const double *restrict h, const double *restrict P, double w, double step,
+                                        const double *restrict xi, double ns, double *restrict T,
+                                        double *restrict out, double *gw, int K) {
+    double sg[DPS_LANES] = {0}, sd[DPS_LANES] = {0};
+    int k = 0;
+#ifdef DPS_VEC
+    dps_v8 g0 = {0}, g1 = {0}, d0 = {0}, d1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 h0 = dps_ld(h + k), h1 = dps_ld(h + k + 8), p0 = dps_ld(P + k), p1 = dps_ld(P + k + 8);
+        dps_v8 a0 = h0 * w, a1 = h1 * w;
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        g0 += h0 * p0;
+        g1 += h1 * p1;
+        d0 += a0 * p0;
+        d1 += a1 * p1;
+    }
+    memcpy(sg, &g0, sizeof g0);
+    memcpy(sg + 8, &g1, sizeof g1);
+    memcpy(sd, &d0, sizeof d0);
+    memcpy(sd + 8, &d1, sizeof d1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            T[k + j] = h[k + j] * w;
+            sg[j] += h[k + j] * P[k + j];
+            sd[j] += T[k + j] * P[k + j];
+        }
+#endif
+    for (int j = 0; k + j < K; j++) {
+        T[k + j] = h[k + j] * w;
+        sg[j] += h[k + j] * P[k + j];
+        sd[j] += T[k + j] * P[k + j];
+    }
+    *gw = dps_tree(sg);
+    double dot = dps_tree(sd);
+    /* the new atoms before normalisation, in T (hot in L1), then their norm */
+    if (step != 0.0) for (k = 0; k < K; k++) T[k] = P[k] + step * (T[k] - dot * P[k]);
+    else for (k = 0; k < K; k++) T[k] = P[k];
+    if (xi) for (k = 0; k < K; k++) T[k] = T[k] + ns * xi[k];
+    double nrm = sqrt(dps_dot(T, T, K));
+    if (!(nrm > 0)) nrm = 1.0;
+    double inv = 1.0 / nrm;
+    double m = 0.0;
+    int bad = 0;
+    k = 0;
+#ifdef DPS_VEC
+    dps_v8 m0 = {0};
+    dps_i8 nan0 = {0}, absmask;
+    for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
+    for (; k + 8 <= K; k += 8) {
+        dps_v8 o = dps_ld(T + k) * inv;
+        dps_st(out + k, o);
+        dps_v8 d = (dps_v8)((dps_i8)(o - dps_ld(P + k)) & absmask);
+        m0 = dps_sel(d > m0, d, m0);
+        nan0 |= d != d;
+    }
+    for (int j = 0; j < 8; j++) {
+        m = m0[j] > m ? m0[j] : m;
+        bad |= nan0[j] != 0;
+    }
+#endif
+    for (; k < K; k++) {
+        double o = T[k] * inv;
+        out[k] = o;
+        double d = fabs(o - P[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
+}
+
 DPS_INLINE double dps_wrap(double v) {
     double r = fmod(v, DPS_TWO_PI);
     return r < 0 ? r + DPS_TWO_PI : r;
