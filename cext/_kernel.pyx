@@ -58,6 +58,7 @@ cdef extern from "dps_rows.h" nogil:
         int64_t Tb
         int64_t mask
     double dps_nanmax(double m, double d)
+    void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
     void dps_vonmises_row(double mu, double kappa, const double* cx, const double* sx, double* S, int K)
@@ -654,6 +655,7 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
                 for k in range(K):
                     h[k] = Gp[i * K + k]
             update_row(&U, i, h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, t, q)
+        dps_sfence()  # the new rows may have been stored non-temporally
         free(h)
         free(t)
         free(q)
@@ -814,6 +816,7 @@ def fused(Params prm, int band_g, int band_s, int tile,
                         memcpy(h, ringG + ((ui + W) & mask) * K, K * sizeof(double))
                     s_row = ringS + ((ui + W) & mask) * K if s_ring else Pp + r * K
                     update_row(&U, r, h, s_row, ringY + ((ui + W) & mask) * K if store_y else NULL, t, q)
+            dps_sfence()  # the new rows may have been stored non-temporally
         free(ringS)
         free(ringY)
         free(ringG)

@@ -10,6 +10,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define DPS_TINY 1e-300
 #define DPS_TWO_PI 6.283185307179586
@@ -17,6 +20,8 @@
 /* Row functions are compiled for AVX-512, AVX2 and the baseline, and the best one the CPU has is
  * picked at load time (as NumPy does). The clones give identical results: contraction into FMA
  * is off, reductions are written with a fixed order, and dps_exp is plain IEEE arithmetic. */
+/* Non-temporal stores are weakly ordered: a pass that uses them calls dps_sfence before its
+ * results are read by another thread (the end of the parallel region). */
 /* helpers are always inlined into the row functions, so that they are compiled for the clone's
  * instruction set (an out-of-line copy would run the baseline one) */
 #if defined(__GNUC__)
@@ -30,6 +35,12 @@
 #else
 #define DPS_HOT
 #endif
+
+DPS_INLINE void dps_sfence(void) {
+#if defined(__x86_64__)
+    _mm_sfence();
+#endif
+}
 
 /* max that keeps NaN once seen (a NaN change must reach the engine's finiteness check) */
 DPS_INLINE double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
@@ -90,6 +101,21 @@ DPS_INLINE dps_v8 dps_ld(const double *p) {
     return v;
 }
 DPS_INLINE void dps_st(double *p, dps_v8 v) { memcpy(p, &v, sizeof v); }
+/* a store that bypasses the caches when p is 64-byte aligned (the new state, written once and read
+ * only in the next step: no read-for-ownership of its lines); the values stored are the same */
+DPS_INLINE void dps_st_stream(double *p, dps_v8 v, int aligned) {
+#if defined(__x86_64__)
+    if (aligned) { /* SSE2 streaming stores: part of the x86-64 baseline, so in every clone */
+        _mm_stream_pd(p, _mm_set_pd(v[1], v[0]));
+        _mm_stream_pd(p + 2, _mm_set_pd(v[3], v[2]));
+        _mm_stream_pd(p + 4, _mm_set_pd(v[5], v[4]));
+        _mm_stream_pd(p + 6, _mm_set_pd(v[7], v[6]));
+        return;
+    }
+#endif
+    (void)aligned;
+    dps_st(p, v);
+}
 /* x where take, else m, lane by lane */
 DPS_INLINE dps_v8 dps_sel(dps_i8 take, dps_v8 x, dps_v8 m) {
     return (dps_v8)(((dps_i8)x & take) | ((dps_i8)m & ~take));
@@ -450,6 +476,7 @@ DPS_HOT static double dps_update_free(const double *restrict h, const double *re
     k = 0;
 #ifdef DPS_VEC
     if (step != 0.0) {
+        int aligned = ((uintptr_t)out & 63) == 0;
         dps_v8 m0 = {0};
         dps_i8 nan0 = {0}, absmask;
         for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
@@ -457,7 +484,7 @@ DPS_HOT static double dps_update_free(const double *restrict h, const double *re
             dps_v8 p = dps_ld(P + k);
             dps_v8 o = p + step * (dps_ld(T + k) - dps_ld(S + k) * tsum);
             if (xi) o = o + ns * dps_ld(xi + k);
-            dps_st(out + k, o);
+            dps_st_stream(out + k, o, aligned);
             dps_v8 d = (dps_v8)((dps_i8)(o - p) & absmask);
             m0 = dps_sel(d > m0, d, m0);
             nan0 |= d != d;
@@ -526,12 +553,13 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
     int bad = 0;
     k = 0;
 #ifdef DPS_VEC
+    int aligned = ((uintptr_t)out & 63) == 0;
     dps_v8 m0 = {0};
     dps_i8 nan0 = {0}, absmask;
     for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
     for (; k + 8 <= K; k += 8) {
         dps_v8 o = dps_ld(T + k) * inv;
-        dps_st(out + k, o);
+        dps_st_stream(out + k, o, aligned);
         dps_v8 d = (dps_v8)((dps_i8)(o - dps_ld(P + k)) & absmask);
         m0 = dps_sel(d > m0, d, m0);
         nan0 |= d != d;
