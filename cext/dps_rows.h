@@ -265,6 +265,42 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
         int64_t lo = indptr[i], hi = indptr[i + 1];
         int k0 = 0;
 #ifdef DPS_VEC
+        if (hi - lo <= 32) { /* the neighbours' rows and weights looked up once, not once per block */
+            const double *rp[32];
+            double wt[32];
+            int deg = (int)(hi - lo);
+            for (int e = 0; e < deg; e++) {
+                int64_t jn = indices[lo + e];
+                rp[e] = dps_row(X, rg, jn, K);
+                wt[e] = v ? gamma * data[lo + e] * v[jn] : gamma * data[lo + e];
+            }
+            for (; k0 + 32 <= K; k0 += 32) {
+                dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+                dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
+                for (int e = 0; e < deg; e++) {
+                    const double *xj = rp[e] + k0;
+                    double we = wt[e];
+                    acc0 = acc0 + we * dps_ld(xj);
+                    acc1 = acc1 + we * dps_ld(xj + 8);
+                    acc2 = acc2 + we * dps_ld(xj + 16);
+                    acc3 = acc3 + we * dps_ld(xj + 24);
+                }
+                dps_st(out + k0, acc0);
+                dps_st(out + k0 + 8, acc1);
+                dps_st(out + k0 + 16, acc2);
+                dps_st(out + k0 + 24, acc3);
+            }
+            for (; k0 + DPS_LANES <= K; k0 += DPS_LANES) {
+                dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+                for (int e = 0; e < deg; e++) {
+                    const double *xj = rp[e] + k0;
+                    acc0 = acc0 + wt[e] * dps_ld(xj);
+                    acc1 = acc1 + wt[e] * dps_ld(xj + 8);
+                }
+                dps_st(out + k0, acc0);
+                dps_st(out + k0 + 8, acc1);
+            }
+        }
         for (; k0 + 32 <= K; k0 += 32) { /* four independent chains: latency overlaps */
             dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
             dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
