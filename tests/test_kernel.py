@@ -298,10 +298,13 @@ FUSED_CASES = [(f, m) for f in FAMILIES for m in MODES if not (m["name"] == "tat
 def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
     """On a ring (small bandwidth, wrapping around) the step runs as one fused pass over tiles of
     agents; it must give exactly the arrays of the three separate passes, for every signal it
-    runs, with both mixing directions (shared: gather A, scatter A^T; conservative: the reverse)."""
+    runs, with both mixing directions (shared: gather A, scatter A^T; conservative: the reverse).
+    Tiles of 32 agents: four tiles, whose halos cross each other's edges and the ring's wrap."""
     from dps_core import compiled
 
     n = 120
+    tile = compiled.TILE
+    compiled.TILE = 32
     try:
         for j, signal in enumerate(s for s in SIGNALS if s["name"] != "interaction"):
             extra = EXTRAS[j % len(EXTRAS)]
@@ -313,10 +316,11 @@ def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
                 compiled.FUSED = fused
                 sim = build(family, mode, signal, mixing, extra, n=n, k=13, seed=j)
                 plan = compiled._plan(sim.model)
-                assert (compiled._fused_tile(plan, n) > 0) == fused, "the case must exercise the fused pass"
+                assert compiled._fused_tile(plan, n) == (32 if fused else 0), "the case must exercise the fused pass"
                 sim.step(3)
                 results.append(sim.state.arrays())
             for key in results[0]:
                 assert np.array_equal(results[0][key], results[1][key], equal_nan=True), (signal, extra, key)
     finally:
         compiled.FUSED = True
+        compiled.TILE = tile
