@@ -578,11 +578,37 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
     }
     *gw = dps_tree(sg);
     double dot = dps_tree(sd);
-    /* the new atoms before normalisation, in T (hot in L1), then their norm */
-    if (step != 0.0) for (k = 0; k < K; k++) T[k] = P[k] + step * (T[k] - dot * P[k]);
-    else for (k = 0; k < K; k++) T[k] = P[k];
-    if (xi) for (k = 0; k < K; k++) T[k] = T[k] + ns * xi[k];
-    double nrm = sqrt(dps_dot(T, T, K));
+    /* the new atoms before normalisation, in T (hot in L1), and their squared norm in the same
+     * sweep (the lanes and the order of dps_dot) */
+    double sn[DPS_LANES] = {0};
+    k = 0;
+#ifdef DPS_VEC
+    dps_v8 n0 = {0}, n1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 p0 = dps_ld(P + k), p1 = dps_ld(P + k + 8), a0 = p0, a1 = p1;
+        if (step != 0.0) {
+            a0 = p0 + step * (dps_ld(T + k) - dot * p0);
+            a1 = p1 + step * (dps_ld(T + k + 8) - dot * p1);
+        }
+        if (xi) {
+            a0 = a0 + ns * dps_ld(xi + k);
+            a1 = a1 + ns * dps_ld(xi + k + 8);
+        }
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        n0 += a0 * a0;
+        n1 += a1 * a1;
+    }
+    memcpy(sn, &n0, sizeof n0);
+    memcpy(sn + 8, &n1, sizeof n1);
+#endif
+    for (int j = 0; k + j < K; j++) {
+        double a = step != 0.0 ? P[k + j] + step * (T[k + j] - dot * P[k + j]) : P[k + j];
+        if (xi) a = a + ns * xi[k + j];
+        T[k + j] = a;
+        sn[j] += a * a;
+    }
+    double nrm = sqrt(dps_tree(sn));
     if (!(nrm > 0)) nrm = 1.0;
     double inv = 1.0 / nrm;
     double m = 0.0;
