@@ -145,13 +145,15 @@ def _band(mix: _Mix, n: int) -> int:
     return int(np.max(np.minimum(d, n - d)))
 
 
-def _fused_tile(plan: _Plan, n: int) -> int:
+def _fused_tile(plan: _Plan, n: int, n_threads: int = 1) -> int:
     """Agents per tile of the fused pass, or 0 when the three separate passes run: the operators
-    must be CSR of small bandwidth, and a tile must be at least four times its halo on each side."""
+    must be CSR of small bandwidth, and a tile must be at least four times its halo on each side.
+    At most TILE agents, and small enough that every thread gets about four tiles (the tiling does
+    not change the results, only how the work is shared)."""
     if not FUSED or plan.interaction or plan.band_g < 0:
         return 0
     halo = plan.band_g + plan.band_s
-    tile = min(TILE, n - 2 * halo)
+    tile = min(TILE, n - 2 * halo, -(-n // (4 * max(1, n_threads))))
     if halo > MAX_BAND or tile < 4 * max(halo, 1):
         return 0
     return tile
@@ -255,7 +257,7 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
     # agent i's update, before it is written), which saves one N x K array; not with learning by
     # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
-    tile = _fused_tile(plan, n)
+    tile = _fused_tile(plan, n, _kernel.get_num_threads())
     s_is_new = fam == "free" and not learn and not tile
     noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
     xi = draws.get(noise_key)

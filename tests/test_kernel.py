@@ -299,7 +299,7 @@ def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
     """On a ring (small bandwidth, wrapping around) the step runs as one fused pass over tiles of
     agents; it must give exactly the arrays of the three separate passes, for every signal it
     runs, with both mixing directions (shared: gather A, scatter A^T; conservative: the reverse).
-    Tiles of 32 agents: four tiles, whose halos cross each other's edges and the ring's wrap."""
+    Tiles of at most 32 agents: four or more, whose halos cross each other's edges and the ring's wrap."""
     from dps_core import compiled
 
     n = 120
@@ -316,7 +316,8 @@ def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
                 compiled.FUSED = fused
                 sim = build(family, mode, signal, mixing, extra, n=n, k=13, seed=j)
                 plan = compiled._plan(sim.model)
-                assert compiled._fused_tile(plan, n) == (32 if fused else 0), "the case must exercise the fused pass"
+                tiles = compiled._fused_tile(plan, n)
+                assert (0 < tiles <= 32) if fused else tiles == 0, "the case must exercise the fused pass"
                 sim.step(3)
                 results.append(sim.state.arrays())
             for key in results[0]:
