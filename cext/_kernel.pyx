@@ -10,6 +10,9 @@ the per-row arithmetic is in dps_rows.h (plain C over raw pointers, so it vector
                    transpose), then the mode's update of agent i, learning by doing, and the
                    largest change of agent i's arrays
 
+For CSR graphs of small cyclic bandwidth (rings, lattices) `fused` runs the three passes as one
+over tiles of agents, with S, Y and G in per-thread ring buffers (same arithmetic, same results).
+
 Sums over agents (column sums for the complete graph and the mean field) are taken in fixed
 blocks of 256 rows combined in a fixed order, so results are bit-identical for any thread count.
 """

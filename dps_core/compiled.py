@@ -2,7 +2,8 @@
 
 `step` has exactly the semantics of `dps_core.reference.step`: the O(N*K) work runs in three fused
 Cython passes (produce; gather + signal; scatter + update + learning), while O(N) and O(K) work
-(budget projection, dispersal, demand scale) stays in NumPy. Scratch arrays are prepared once per
+(budget projection, dispersal, demand scale) stays in NumPy; on graphs of small bandwidth the three
+passes run as one fused pass over tiles of agents (same results bit for bit). Scratch arrays are prepared once per
 model and kept in `model.cache`; every state array of the new step is a fresh buffer. The scalar
 parameters reach the kernel as one struct (`_kernel.Params`), filled from the table in
 `compiled_binding.py`.
