@@ -19,6 +19,8 @@ measured here (read + write counted): the profile state read and written once (2
 von Mises the state is O(N), but the profiles must still be formed), and the production and the
 signal each written once and read once to reach the neighbours (4 N*K): 6 N*K * 8 bytes.
 `ns/entry` is seconds per step / (N*K + E*K), E the number of directed edges: the step's work.
+The `cpu` columns are CPU seconds of the process per step (time.process_time, every thread), the
+same interleaved rounds: on a shared machine they do not count the time spent waiting for a core.
 
 Usage: python benchmarks/bench_kernel.py [--sizes 1e4,1e5] [--configs all] [--rounds 7] [--smoke]
 """
@@ -173,15 +175,20 @@ def runners(sim: Simulation, family: str, signal: str, n: int, with_reference: b
     return out
 
 
-def measure(fns: dict, rounds: int) -> dict:
-    """Interleaved rounds: each round times every implementation once, in turn."""
+def measure(fns: dict, rounds: int) -> tuple[dict, dict]:
+    """Interleaved rounds: each round times every implementation once, in turn. Returns wall-clock
+    and CPU seconds (`time.process_time`: all threads of the process, without the time it waits
+    for a core, which on a shared machine is the steadier of the two for one thread)."""
     for fn in fns.values():
         fn()  # warm up (plans, caches, first-touch of buffers)
-    times = {name: [] for name in fns}
+    times: dict = {name: [] for name in fns}
+    cpu: dict = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            c0 = time.process_time()
             times[name].append(_timed(fn))
-    return {name: np.array(t) for name, t in times.items()}
+            cpu[name].append(time.process_time() - c0)
+    return {name: np.array(t) for name, t in times.items()}, {name: np.array(t) for name, t in cpu.items()}
 
 
 def main(argv=None) -> None:
@@ -213,19 +220,23 @@ def main(argv=None) -> None:
             edges = sim.model.topology.n_edges
             print(f"\n{name}, N = {n}, edges = {edges}")
             fns = runners(sim, *CONFIGS[name], n, not args.no_reference, print)
-            times = measure(fns, args.rounds)
+            times, cpu = measure(fns, args.rounds)
             bound = 6 * n * K * 8 / bw
             base = float(np.median(times["in-place NumPy"])) if "in-place NumPy" in times else float("nan")
+            cbase = float(np.median(cpu["in-place NumPy"])) if "in-place NumPy" in cpu else float("nan")
             header = (
                 f"  {'implementation':<26} {'s/step':>10} {'range':>21} {'upd/s':>9} {'ns/entry':>9} "
-                f"{'vs in-place':>11} {'/bound':>7}"
+                f"{'vs in-place':>11} {'/bound':>7} {'cpu s/step':>11} {'cpu range':>19} {'cpu vs in-place':>15}"
             )
             print(header)
             for impl, t in times.items():
                 med = float(np.median(t))
+                c = cpu[impl]
+                cmed = float(np.median(c))
                 print(
                     f"  {impl:<26} {med:>10.4g} {f'{t.min():.4g}-{t.max():.4g}':>21} {n * K / med:>9.3g} "
-                    f"{med / (n * K + edges * K) * 1e9:>9.3g} {base / med:>10.2f}x {med / bound:>7.2f}"
+                    f"{med / (n * K + edges * K) * 1e9:>9.3g} {base / med:>10.2f}x {med / bound:>7.2f} "
+                    f"{cmed:>11.4g} {f'{c.min():.4g}-{c.max():.4g}':>19} {cbase / cmed:>14.2f}x"
                 )
             print(f"  {'bytes bound (6 N K doubles)':<26} {bound:>10.4g}")
             del sim, fns

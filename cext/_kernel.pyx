@@ -10,6 +10,9 @@ the per-row arithmetic is in dps_rows.h (plain C over raw pointers, so it vector
                    transpose), then the mode's update of agent i, learning by doing, and the
                    largest change of agent i's arrays
 
+For CSR graphs of small cyclic bandwidth (rings, lattices) `fused` runs the three passes as one
+over tiles of agents, with S, Y and G in per-thread ring buffers (same arithmetic, same results).
+
 Sums over agents (column sums for the complete graph and the mean field) are taken in fixed
 blocks of 256 rows combined in a fixed order, so results are bit-identical for any thread count.
 """
@@ -50,14 +53,22 @@ cdef extern from *:
     const char* dps_isa()
 
 cdef extern from "dps_rows.h" nogil:
+    ctypedef struct dps_ring:
+        const double* base
+        int64_t lo
+        int64_t n
+        int64_t W
+        int64_t Tb
+        int64_t mask
     double dps_nanmax(double m, double d)
+    void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
     void dps_vonmises_row(double mu, double kappa, const double* cx, const double* sx, double* S, int K)
     void dps_produce_row(double w, const double* C, const double* S, double* Y, double alpha, int K)
     void dps_mix_row(int csr, double a, double b, double gamma, const int64_t* indptr, const int64_t* indices,
-                     const double* data, const double* X, const double* v, const double* colsum, int64_t i, int K,
-                     double* out)
+                     const double* data, const double* X, const dps_ring* rg, const double* v, const double* colsum,
+                     int64_t i, int K, double* out)
     void dps_coverage_row(const double* D, const double* z, double tau, double* G, int K)
     void dps_residual_row(const double* D, const double* z, double* G, int K)
     void dps_price_row(const double* D, const double* z, const double* p, int additive, double step, double scale,
@@ -65,6 +76,10 @@ cdef extern from "dps_rows.h" nogil:
     void dps_ces_row(const double* D, double* z, double rho, double floor, double* G, int K)
     double dps_drive_row(const double* h, const double* S, const double* Y, const double* C, double w, double alpha,
                          int signed_family, double lam_s, double* T, double* q, double* tsum, int K)
+    double dps_update_free(const double* h, const double* S, const double* P, double w, double alpha, double step,
+                           const double* xi, double ns, double* T, double* out, double* gw, int K)
+    double dps_update_signed(const double* h, const double* P, double w, double step, const double* xi, double ns,
+                             double* T, double* out, double* gw, int K)
     double dps_ascend_free(const double* P, const double* S, const double* T, double tsum, double step,
                            const double* xi, double ns, double* out, int K)
     double dps_ascend_signed(const double* P, const double* T, double step, const double* xi, double ns,
@@ -198,6 +213,23 @@ cdef inline const int64_t* iptr(const int64_t[::1] a) noexcept nogil:
 # --- 1. produce -------------------------------------------------------------------------------------
 
 
+cdef inline void produce_row(int family, const double* P_row, double mu, double kappa, const double* cxp,
+                             const double* sxp, double* S_row, bint store_y, double w, const double* C_row,
+                             double* Y_row, double alpha, int K) noexcept nogil:
+    """S_i from agent i's profile parameters (S_row == P_row: signed atoms are their own profiles),
+    and Y_i = w_i C_i S_i^alpha if store_y."""
+    cdef int k
+    if family == FREE:
+        dps_softmax_row(P_row, S_row, K)
+    elif family == VONMISES:
+        dps_vonmises_row(mu, kappa, cxp, sxp, S_row, K)
+    elif S_row != P_row:
+        for k in range(K):
+            S_row[k] = P_row[k]
+    if store_y:
+        dps_produce_row(w, C_row, S_row, Y_row, alpha, K)
+
+
 def produce(Params prm, double[:, ::1] P, double[::1] mu, double[::1] kappa, double[::1] cx,
             double[::1] sx, double[::1] w, double[:, ::1] C, double[:, ::1] S, double[:, ::1] Y):
     """S from the profile parameters (P: logits or atoms; mu, kappa: von Mises, with the tasks'
@@ -205,7 +237,7 @@ def produce(Params prm, double[:, ::1] P, double[::1] mu, double[::1] kappa, dou
     cdef int family = prm.s.family
     cdef double alpha = prm.s.alpha
     cdef bint c_ones = prm.s.c_ones, store_y = prm.s.store_y
-    cdef Py_ssize_t n = S.shape[0], i, k
+    cdef Py_ssize_t n = S.shape[0], i
     cdef int K = <int> S.shape[1]
     cdef double* Pp = ptr2(P)
     cdef double* Sp = ptr2(S)
@@ -213,17 +245,15 @@ def produce(Params prm, double[:, ::1] P, double[::1] mu, double[::1] kappa, dou
     cdef double* Cp = NULL if c_ones else ptr2(C)
     cdef double* cxp = ptr(cx)
     cdef double* sxp = ptr(sx)
+    cdef double* mup = ptr(mu)
+    cdef double* kap = ptr(kappa)
+    cdef double* wp = ptr(w)
     with nogil:
         for i in prange(n, schedule="static"):
-            if family == FREE:
-                dps_softmax_row(Pp + i * K, Sp + i * K, K)
-            elif family == VONMISES:
-                dps_vonmises_row(mu[i], kappa[i], cxp, sxp, Sp + i * K, K)
-            else:
-                for k in range(K):
-                    Sp[i * K + k] = Pp[i * K + k]
-            if store_y:
-                dps_produce_row(w[i], NULL if Cp == NULL else Cp + i * K, Sp + i * K, Yp + i * K, alpha, K)
+            produce_row(family, NULL if family == VONMISES else Pp + i * K, mup[i] if family == VONMISES else 0.0,
+                        kap[i] if family == VONMISES else 0.0, cxp, sxp, Sp + i * K, store_y,
+                        wp[i] if store_y else 0.0, NULL if Cp == NULL else Cp + i * K,
+                        Yp + i * K if store_y else NULL, alpha, K)
 
 
 def colsum(double[:, ::1] X, double[::1] out, double[:, ::1] partial, double[::1] v):
@@ -256,6 +286,51 @@ def colsum(double[:, ::1] X, double[::1] out, double[:, ::1] partial, double[::1
 # --- 2. gather and signal -----------------------------------------------------------------------------
 
 
+cdef struct Sig:
+    # what the signal of one node reads besides its supply z
+    int signal
+    int K
+    double tau
+    double rho
+    double floor
+    int price_rule
+    double price_step
+    double scale
+    double p_min
+    const double* Dp
+    Py_ssize_t dstride
+    double* pp
+
+
+cdef void fill_sig(Sig* g, Params prm, double[:, ::1] D, double[:, ::1] price, int K):
+    g.signal = prm.s.signal
+    g.K = K
+    g.tau = prm.s.smoothing * prm.s.demand_scale
+    g.rho = prm.s.rho
+    g.floor = prm.s.floor
+    g.price_rule = prm.s.additive
+    g.price_step = prm.s.price_rate * prm.s.dt
+    g.scale = prm.s.demand_scale
+    g.p_min = prm.s.p_min
+    g.Dp = &D[0, 0]
+    g.dstride = K if D.shape[0] > 1 else 0
+    g.pp = ptr2(price)
+
+
+cdef inline void signal_row(const Sig* g, Py_ssize_t i, double* z, double* G_row, double* pn_row) noexcept nogil:
+    """G_i from the supply z seen at node i (new prices in pn_row for the price signal)."""
+    cdef int K = g.K
+    cdef const double* Drow = g.Dp + i * g.dstride
+    if g.signal == COVERAGE:
+        dps_coverage_row(Drow, z, g.tau, G_row, K)
+    elif g.signal == RESIDUAL:
+        dps_residual_row(Drow, z, G_row, K)
+    elif g.signal == PRICE:
+        dps_price_row(Drow, z, g.pp + i * K, g.price_rule, g.price_step, g.scale, g.p_min, G_row, pn_row, K)
+    elif g.signal == CES:
+        dps_ces_row(Drow, z, g.rho, g.floor, G_row, K)
+
+
 def gather_signal(bint csr, double[::1] a, double b, double gamma,
                   const int64_t[::1] indptr, const int64_t[::1] indices, const double[::1] data,
                   double[:, ::1] Y, double[::1] yscale, double[::1] colsumY, double[:, ::1] D, Params prm,
@@ -263,19 +338,13 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
                   double[:, ::1] G, double[:, ::1] Zout, bint store_z):
     """G = dU/dZ at every node from Z = M Y, computed row by row (Z stored only if asked).
     With yscale = w (not empty), Y holds the profiles S and production is w_j S_j."""
-    cdef int signal = prm.s.signal
-    cdef double tau = prm.s.smoothing * prm.s.demand_scale
-    cdef double rho = prm.s.rho, floor = prm.s.floor
-    cdef int price_rule = prm.s.additive
-    cdef double price_rate = prm.s.price_rate, p_min = prm.s.p_min, scale = prm.s.demand_scale, dt = prm.s.dt
     cdef Py_ssize_t n = Y.shape[0], i, k
     cdef int K = <int> Y.shape[1]
+    cdef Sig sg
+    fill_sig(&sg, prm, D, price, K)
     cdef double* z
-    cdef const double* Dp = &D[0, 0]
-    cdef Py_ssize_t dstride = K if D.shape[0] > 1 else 0
     cdef double* Gp = ptr2(G)
     cdef double* Zp = ptr2(Zout)
-    cdef double* pp = ptr2(price)
     cdef double* pn = ptr2(price_new)
     cdef const int64_t* ip = iptr(indptr)
     cdef const int64_t* ix = iptr(indices)
@@ -287,19 +356,11 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
     with nogil, parallel():
         z = <double*> malloc(K * sizeof(double))
         for i in prange(n, schedule="static"):
-            dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, vs, cy, i, K, z)
+            dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, z)
             if store_z:
                 for k in range(K):
                     Zp[i * K + k] = z[k]
-            if signal == COVERAGE:
-                dps_coverage_row(Dp + i * dstride, z, tau, Gp + i * K, K)
-            elif signal == RESIDUAL:
-                dps_residual_row(Dp + i * dstride, z, Gp + i * K, K)
-            elif signal == PRICE:
-                dps_price_row(Dp + i * dstride, z, pp + i * K, price_rule, price_rate * dt, scale, p_min,
-                              Gp + i * K, pn + i * K, K)
-            elif signal == CES:
-                dps_ces_row(Dp + i * dstride, z, rho, floor, Gp + i * K, K)
+            signal_row(&sg, i, z, Gp + i * K, NULL if pn == NULL else pn + i * K)
         free(z)
 
 
@@ -322,13 +383,239 @@ def interaction_signal(bint csr, Params prm, double[:, ::1] Z, double[::1] colsu
     with nogil, parallel():
         bz = <double*> malloc(K * sizeof(double))
         for i in prange(n, schedule="static"):
-            dps_mix_row(csr, diag if csr else diag - 1.0, 1.0, 1.0, ip, ix, dp, Zp, NULL, cz, i, K, bz)
+            dps_mix_row(csr, diag if csr else diag - 1.0, 1.0, 1.0, ip, ix, dp, Zp, NULL, NULL, cz, i, K, bz)
             for k in range(K):
                 G[i, k] = Dp[i * dstride + k] - bz[k]
         free(bz)
 
 
 # --- 3. scatter and update -----------------------------------------------------------------------------
+
+
+cdef struct Upd:
+    # everything the update of one agent reads besides its net price h and its rows of S and Y
+    int mode
+    int family
+    int K
+    double alpha
+    double dt
+    double lam_r
+    double lam_c
+    double lam_s
+    double eta_w
+    double noise_scale
+    double kappa_min
+    double kappa_max
+    double tau
+    double threshold
+    double rate
+    double beta
+    double learn_rate
+    double forget
+    double cmax
+    double step_p
+    double step_k
+    double step_w
+    bint has_noise
+    bint hard
+    bint nonneg
+    bint learn
+    bint signed_family
+    bint s_is_new
+    double* Pp
+    double* Pn
+    double* Cp       # NULL when capabilities are all ones
+    double* Cl       # capabilities as stored (learning reads them)
+    double* Cn
+    double* cxp
+    double* sxp
+    double* n2
+    double* n1
+    double* mup
+    double* kap
+    double* mun
+    double* kan
+    double* comm
+    double* w
+    double* upkeep
+    double* diag
+    double* u
+    double* u_new
+    double* w_new
+    double* payoff
+    double* change
+
+
+cdef void fill_upd(Upd* U, Params prm, int K, double[:, ::1] P, double[::1] mu, double[::1] kappa,
+                   double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, double[::1] comm,
+                   double[::1] upkeep, double[:, ::1] noise2, double[::1] noise1,
+                   double[::1] diag, double[::1] u, double[::1] u_new, double[:, ::1] C_new,
+                   double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
+                   double[::1] payoff, double[::1] change):
+    U.mode = prm.s.mode
+    U.family = prm.s.family
+    U.K = K
+    U.alpha = prm.s.alpha
+    U.dt = prm.s.dt
+    U.lam_r = prm.s.lam_r
+    U.lam_c = prm.s.lam_c
+    U.lam_s = prm.s.lam_s
+    U.eta_w = prm.s.eta_w
+    U.noise_scale = prm.s.noise * sqrt(prm.s.dt)
+    U.kappa_min = prm.s.kappa_min
+    U.kappa_max = prm.s.kappa_max
+    U.tau = prm.s.tau
+    U.threshold = prm.s.threshold
+    U.rate = prm.s.rate
+    U.beta = prm.s.beta
+    U.learn_rate = prm.s.learn_rate
+    U.forget = prm.s.forget
+    U.cmax = prm.s.cmax
+    U.step_p = prm.s.dt * prm.s.eta
+    U.step_k = prm.s.dt * prm.s.eta_kappa
+    U.step_w = prm.s.dt * prm.s.eta_w
+    U.has_noise = prm.s.has_noise and prm.s.mode != IMITATION  # imitation's noise is added by imitate
+    U.hard = prm.s.hard
+    U.nonneg = prm.s.nonneg
+    U.learn = prm.s.learn
+    U.signed_family = prm.s.family == SIGNED
+    U.s_is_new = prm.s.s_is_new
+    U.Pp = ptr2(P)
+    U.Pn = ptr2(P_new)
+    U.Cp = NULL if prm.s.c_ones else ptr2(C)
+    U.Cl = ptr2(C)
+    U.Cn = ptr2(C_new)
+    U.cxp = ptr(cx)
+    U.sxp = ptr(sx)
+    U.n2 = ptr2(noise2) if U.has_noise else NULL
+    U.n1 = ptr(noise1) if U.has_noise else NULL
+    U.mup = ptr(mu)
+    U.kap = ptr(kappa)
+    U.mun = ptr(mu_new)
+    U.kan = ptr(kappa_new)
+    U.comm = ptr(comm)
+    U.w = ptr(w)
+    U.upkeep = ptr(upkeep)
+    U.diag = ptr(diag)
+    U.u = ptr(u)
+    U.u_new = ptr(u_new)
+    U.w_new = ptr(w_new)
+    U.payoff = ptr(payoff)
+    U.change = ptr(change)
+
+
+cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double* s_row, const double* y_row,
+                            double* t, double* q) noexcept nogil:
+    """The mode's update of agent i from its net price h (overwritten), learning by doing, and
+    agent i's largest change. s_is_new: P_new is S's buffer (row i of S is read only for agent i,
+    before it is overwritten; not allowed with learning, which reads S after the update)."""
+    cdef int mode = U.mode, family = U.family, K = U.K, k
+    cdef double alpha = U.alpha, dt = U.dt, wi = U.w[i]
+    cdef double c, sa, tsum, gw, ch, drive, self_ov, top, tot, v, m, val, sc, s_new
+    cdef bint fast
+    cdef double* Cp = U.Cp
+    cdef const double* crow = NULL if Cp == NULL else Cp + i * K
+    cdef double* Pp = U.Pp
+    cdef double* Pn = U.Pn
+    cdef double* n2 = U.n2
+    if U.lam_c != 0.0:
+        for k in range(K):
+            h[k] = h[k] - U.lam_c * U.comm[i]
+    tsum = 0.0
+    gw = 0.0
+    ch = 0.0
+    # the common case in fewer sweeps over the row (same arithmetic): production not stored (so
+    # alpha = 1 and capabilities all ones), a gradient-type mode, free or signed profiles
+    fast = (y_row == NULL and mode != TATONNEMENT and mode != LCA and mode != IMITATION
+            and (family == SIGNED or (family == FREE and U.lam_s == 0.0)))
+    if fast and family == FREE:
+        ch = dps_update_free(h, srow(U.s_is_new, s_row, q, K), Pp + i * K, wi, alpha, U.step_p,
+                             NULL if n2 == NULL else n2 + i * K, U.noise_scale, t, Pn + i * K, &gw, K)
+    elif fast:
+        ch = dps_update_signed(h, Pp + i * K, wi, U.step_p, NULL if n2 == NULL else n2 + i * K, U.noise_scale,
+                               t, Pn + i * K, &gw, K)
+    else:
+        gw = dps_drive_row(h, s_row, y_row, crow, wi, alpha, U.signed_family, U.lam_s, t, q, &tsum, K)
+    if U.lam_r != 0.0:
+        gw = gw - U.lam_r * (1.0 if wi > 0 else (-1.0 if wi < 0 else 0.0))
+    U.payoff[i] = gw
+    m = 0.0
+    if mode == TATONNEMENT:
+        top = 0.0
+        for k in range(K):
+            v = fabs(h[k] * (1.0 if crow == NULL else crow[k]))
+            if v > top:
+                top = v
+        if not top > 0:
+            top = 1.0
+        val = -1e308
+        for k in range(K):
+            v = U.beta * (h[k] * (1.0 if crow == NULL else crow[k])) / top
+            t[k] = v
+            if v > val:
+                val = v
+        tot = 0.0
+        for k in range(K):
+            t[k] = exp(t[k] - val)
+            tot = tot + t[k]
+        for k in range(K):
+            s_new = (1.0 - dt * U.rate) * s_row[k] + dt * U.rate * (t[k] / tot)
+            v = log(s_new if s_new > TINY else TINY)
+            if U.has_noise:
+                v = v + U.noise_scale * n2[i * K + k]
+            Pn[i * K + k] = v
+            m = dps_nanmax(m, fabs(v - Pp[i * K + k]))
+        U.w_new[i] = wi
+    elif mode == LCA:
+        drive = 0.0
+        self_ov = 0.0
+        for k in range(K):
+            c = 1.0 if crow == NULL else crow[k]
+            sa = s_row[k] if alpha == 1.0 else pow(s_row[k], alpha)
+            drive = drive + h[k] * (c * sa)
+            self_ov = self_ov + (c * sa) * (c * sa)
+        v = U.u[i] + (dt / U.tau) * (-U.u[i] + drive + U.diag[i] * self_ov * wi)
+        U.u_new[i] = v
+        m = dps_nanmax(m, fabs(v - U.u[i]))
+        if U.hard:
+            if U.nonneg:
+                U.w_new[i] = v if v > U.threshold else 0.0
+            else:
+                U.w_new[i] = v if fabs(v) > U.threshold else 0.0
+        elif U.nonneg:
+            U.w_new[i] = v - U.threshold if v - U.threshold > 0 else 0.0
+        else:
+            sc = fabs(v) - U.threshold
+            if sc < 0:
+                sc = 0.0
+            U.w_new[i] = (1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * sc
+        m = dps_nanmax(m, ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, 0.0,
+                                 U.mup, U.kap, U.cxp, U.sxp, NULL, NULL, 0.0, U.kappa_min, U.kappa_max,
+                                 Pn, U.mun, U.kan))
+    elif mode != IMITATION:
+        if not fast:
+            ch = ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, U.step_k,
+                        U.mup, U.kap, U.cxp, U.sxp, n2, U.n1, U.noise_scale, U.kappa_min, U.kappa_max,
+                        Pn, U.mun, U.kan)
+        m = dps_nanmax(m, ch)
+        if mode == REPLICATOR:
+            U.w_new[i] = wi * (1.0 + dt * (gw - U.upkeep[i]))
+        elif U.eta_w != 0.0:
+            U.w_new[i] = wi + U.step_w * gw
+        else:
+            U.w_new[i] = wi
+    # learning by doing: dC/dt = rate |w| |s| - forget (C - 1), within [0, max]
+    if U.learn:
+        for k in range(K):
+            c = U.Cl[i * K + k]
+            v = c + dt * (U.learn_rate * fabs(wi) * fabs(s_row[k]) - U.forget * (c - 1.0))
+            if v < 0:
+                v = 0.0
+            if v > U.cmax:
+                v = U.cmax
+            U.Cn[i * K + k] = v
+            m = dps_nanmax(m, fabs(v - c))
+    U.change[i] = m
 
 
 def update(Params prm, bint csr, double[::1] a, double b, double gamma,
@@ -341,28 +628,16 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
            double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
            double[::1] payoff, double[::1] change):
     """Scatter H_i (through the mix a, b, gamma, CSR), then the mode's update of agent i; per-agent
-    largest change in `change`. s_is_new: P_new is S's buffer (row i of S is read only for agent i,
-    before it is overwritten; not allowed with learning, which reads S after the update)."""
-    cdef int mode = prm.s.mode, family = prm.s.family
-    cdef double alpha = prm.s.alpha, dt = prm.s.dt
-    cdef bint scatter = prm.s.scatter, store_y = prm.s.store_y, c_ones = prm.s.c_ones, s_is_new = prm.s.s_is_new
-    cdef double lam_r = prm.s.lam_r, lam_c = prm.s.lam_c, lam_s = prm.s.lam_s
-    cdef double eta = prm.s.eta, eta_kappa = prm.s.eta_kappa, eta_w = prm.s.eta_w
-    cdef double noise_scale = prm.s.noise * sqrt(dt)
-    cdef bint has_noise = prm.s.has_noise and mode != IMITATION  # imitation's noise is added by imitate
-    cdef double kappa_min = prm.s.kappa_min, kappa_max = prm.s.kappa_max
-    cdef double tau = prm.s.tau, threshold = prm.s.threshold
-    cdef bint hard = prm.s.hard, nonneg = prm.s.nonneg
-    cdef double rate = prm.s.rate, beta = prm.s.beta
-    cdef bint learn = prm.s.learn
-    cdef double learn_rate = prm.s.learn_rate, forget = prm.s.forget, cmax = prm.s.cmax
+    largest change in `change`. s_is_new: P_new is S's buffer (see update_row)."""
+    cdef bint scatter = prm.s.scatter, store_y = prm.s.store_y
     cdef Py_ssize_t n = S.shape[0], i, k
     cdef int K = <int> S.shape[1]
+    cdef Upd U
+    fill_upd(&U, prm, K, P, mu, kappa, cx, sx, w, C, comm, upkeep, noise2, noise1, diag, u, u_new, C_new,
+             P_new, mu_new, kappa_new, w_new, payoff, change)
     cdef double* h
     cdef double* t
     cdef double* q
-    cdef double c, sa, tsum, gw, drive, self_ov, top, tot, v, m, val, sc, s_new
-    cdef double step_p = dt * eta, step_k = dt * eta_kappa, step_w = dt * eta_w
     cdef const int64_t* ip = iptr(indptr)
     cdef const int64_t* ix = iptr(indices)
     cdef const double* dp = &data[0] if data.shape[0] > 0 else NULL
@@ -371,123 +646,30 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
     cdef double* cg = ptr(colsumG)
     cdef double* Sp = ptr2(S)
     cdef double* Yp = ptr2(Y) if store_y else NULL
-    cdef double* Pp = ptr2(P)
-    cdef double* Pn = ptr2(P_new)
-    cdef double* Cp = NULL if c_ones else ptr2(C)
-    cdef double* Cn = ptr2(C_new)
-    cdef double* cxp = ptr(cx)
-    cdef double* sxp = ptr(sx)
-    cdef double* n2 = ptr2(noise2) if has_noise else NULL
-    cdef double* n1 = ptr(noise1) if has_noise else NULL
-    cdef bint signed_family = family == SIGNED
-    cdef double* mup = ptr(mu)
-    cdef double* kap = ptr(kappa)
-    cdef double* mun = ptr(mu_new)
-    cdef double* kan = ptr(kappa_new)
     with nogil, parallel():
         h = <double*> malloc(K * sizeof(double))
         t = <double*> malloc(K * sizeof(double))
         q = <double*> malloc(K * sizeof(double))
         for i in prange(n, schedule="static"):
-            # H_i (or the own node's G_i), net of the communication cost
+            # H_i (or the own node's G_i)
             if scatter:
-                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, cg, i, K, h)
+                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, NULL, cg, i, K, h)
             else:
                 for k in range(K):
                     h[k] = Gp[i * K + k]
-            if lam_c != 0.0:
-                for k in range(K):
-                    h[k] = h[k] - lam_c * comm[i]
-            tsum = 0.0  # assigned here so that prange makes it thread-private (its address is passed below)
-            gw = dps_drive_row(h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, NULL if Cp == NULL else Cp + i * K, w[i], alpha,
-                               signed_family, lam_s, t, q, &tsum, K)
-            if lam_r != 0.0:
-                gw = gw - lam_r * (1.0 if w[i] > 0 else (-1.0 if w[i] < 0 else 0.0))
-            payoff[i] = gw
-            m = 0.0
-            if mode == TATONNEMENT:
-                top = 0.0
-                for k in range(K):
-                    v = fabs(h[k] * (1.0 if Cp == NULL else Cp[i * K + k]))
-                    if v > top:
-                        top = v
-                if not top > 0:
-                    top = 1.0
-                val = -1e308
-                for k in range(K):
-                    v = beta * (h[k] * (1.0 if Cp == NULL else Cp[i * K + k])) / top
-                    t[k] = v
-                    if v > val:
-                        val = v
-                tot = 0.0
-                for k in range(K):
-                    t[k] = exp(t[k] - val)
-                    tot = tot + t[k]
-                for k in range(K):
-                    s_new = (1.0 - dt * rate) * Sp[i * K + k] + dt * rate * (t[k] / tot)
-                    v = log(s_new if s_new > TINY else TINY)
-                    if has_noise:
-                        v = v + noise_scale * n2[i * K + k]
-                    Pn[i * K + k] = v
-                    m = dps_nanmax(m, fabs(v - Pp[i * K + k]))
-                w_new[i] = w[i]
-            elif mode == LCA:
-                drive = 0.0
-                self_ov = 0.0
-                for k in range(K):
-                    c = 1.0 if Cp == NULL else Cp[i * K + k]
-                    sa = Sp[i * K + k] if alpha == 1.0 else pow(Sp[i * K + k], alpha)
-                    drive = drive + h[k] * (c * sa)
-                    self_ov = self_ov + (c * sa) * (c * sa)
-                v = u[i] + (dt / tau) * (-u[i] + drive + diag[i] * self_ov * w[i])
-                u_new[i] = v
-                m = dps_nanmax(m, fabs(v - u[i]))
-                if hard:
-                    if nonneg:
-                        w_new[i] = v if v > threshold else 0.0
-                    else:
-                        w_new[i] = v if fabs(v) > threshold else 0.0
-                elif nonneg:
-                    w_new[i] = v - threshold if v - threshold > 0 else 0.0
-                else:
-                    sc = fabs(v) - threshold
-                    if sc < 0:
-                        sc = 0.0
-                    w_new[i] = (1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * sc
-                m = dps_nanmax(m, ascend(family, i, K, Pp, srow(s_is_new, Sp, q, i, K), t, tsum, step_p, 0.0, mup, kap, cxp, sxp, NULL, NULL,
-                                         0.0, kappa_min, kappa_max, Pn, mun, kan))
-            elif mode != IMITATION:
-                m = dps_nanmax(m, ascend(family, i, K, Pp, srow(s_is_new, Sp, q, i, K), t, tsum, step_p, step_k, mup, kap, cxp, sxp, n2, n1,
-                                         noise_scale, kappa_min, kappa_max, Pn, mun, kan))
-                if mode == REPLICATOR:
-                    w_new[i] = w[i] * (1.0 + dt * (gw - upkeep[i]))
-                elif eta_w != 0.0:
-                    w_new[i] = w[i] + step_w * gw
-                else:
-                    w_new[i] = w[i]
-            # learning by doing: dC/dt = rate |w| |s| - forget (C - 1), within [0, max]
-            if learn:
-                for k in range(K):
-                    c = C[i, k]
-                    v = c + dt * (learn_rate * fabs(w[i]) * fabs(Sp[i * K + k]) - forget * (c - 1.0))
-                    if v < 0:
-                        v = 0.0
-                    if v > cmax:
-                        v = cmax
-                    Cn[i * K + k] = v
-                    m = dps_nanmax(m, fabs(v - c))
-            change[i] = m
+            update_row(&U, i, h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, t, q)
+        dps_sfence()  # the new rows may have been stored non-temporally
         free(h)
         free(t)
         free(q)
 
 
-cdef inline const double* srow(bint s_is_new, double* Sp, double* q, Py_ssize_t i, int K) noexcept nogil:
+cdef inline const double* srow(bint s_is_new, const double* s_row, double* q, int K) noexcept nogil:
     """Agent i's profile row; a copy in the scratch row q when the new parameters overwrite S."""
     if s_is_new:
-        memcpy(q, Sp + i * K, K * sizeof(double))
+        memcpy(q, s_row, K * sizeof(double))
         return q
-    return Sp + i * K
+    return s_row
 
 
 cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, const double* s_row, double* t, double tsum,
@@ -502,6 +684,152 @@ cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, const dou
         return dps_ascend_signed(Pp + i * K, t, step_p, NULL if n2 == NULL else n2 + i * K, ns, Pn + i * K, K)
     return dps_ascend_vonmises(mu[i], kappa[i], cxp, sxp, s_row, t, tsum, step_p, step_k,
                                NULL if n1 == NULL else n1 + i, ns, kmin, kmax, mu_new + i, kappa_new + i, K)
+
+
+# --- the three passes fused, for graphs of small bandwidth -----------------------------------------------
+
+
+def fused(Params prm, int band_g, int band_s, int tile,
+          double[::1] ga, double ggamma, const int64_t[::1] g_indptr, const int64_t[::1] g_indices,
+          const double[::1] g_data,
+          double[::1] sa, double sgamma, const int64_t[::1] s_indptr, const int64_t[::1] s_indices,
+          const double[::1] s_data,
+          double[:, ::1] D, double[:, ::1] price, double[:, ::1] price_new,
+          double[:, ::1] P, double[::1] mu, double[::1] kappa,
+          double[::1] cx, double[::1] sx, double[::1] w, double[:, ::1] C, double[::1] comm,
+          double[::1] upkeep, double[:, ::1] noise2, double[::1] noise1,
+          double[::1] diag, double[::1] u, double[::1] u_new, double[:, ::1] C_new,
+          double[:, ::1] P_new, double[::1] mu_new, double[::1] kappa_new, double[::1] w_new,
+          double[::1] payoff, double[::1] change):
+    """produce, gather + signal and scatter + update in one pass over tiles of `tile` agents, for
+    CSR operators whose edges join nodes at most band_g (gather) and band_s (scatter) apart
+    cyclically (|i - j| or n - |i - j|). A tile's rows of S, Y and G live in ring buffers of a few
+    rows that stay in cache; each tile recomputes the few rows around it that its neighbours also
+    compute. Every value is computed by the same arithmetic as in the three passes from inputs no
+    pass writes (P_new is never S), so the results equal theirs bit for bit, for any thread count.
+    Needs tile + 2 (band_g + band_s) <= n; the scatter operator is used only if the mode scatters."""
+    cdef int family = prm.s.family
+    cdef double alpha = prm.s.alpha
+    cdef bint store_y = prm.s.store_y, scatter = prm.s.scatter
+    cdef bint s_ring = family != SIGNED   # signed atoms are their own profiles: S rows are P rows
+    cdef Py_ssize_t n = w.shape[0], b, lo, Tb, c, r, gi, ui, k
+    cdef int K = <int> cx.shape[0]
+    cdef Py_ssize_t W = band_g + band_s
+    cdef Py_ssize_t R = 1
+    while R < 2 * W + 2:
+        R *= 2
+    cdef Py_ssize_t mask = R - 1
+    cdef Py_ssize_t ntiles = (n + tile - 1) // tile
+    if tile + 2 * W > n or tile < 1:
+        raise ValueError(f"fused pass: tile {tile} and bands {band_g}, {band_s} do not fit {n} agents")
+    cdef Upd U
+    fill_upd(&U, prm, K, P, mu, kappa, cx, sx, w, C, comm, upkeep, noise2, noise1, diag, u, u_new, C_new,
+             P_new, mu_new, kappa_new, w_new, payoff, change)
+    cdef Sig sg
+    fill_sig(&sg, prm, D, price, K)
+    cdef double* Pp = ptr2(P)
+    cdef double* Cp = NULL if prm.s.c_ones else ptr2(C)
+    cdef double* pn = ptr2(price_new)
+    cdef double* cxp = ptr(cx)
+    cdef double* sxp = ptr(sx)
+    cdef double* mup = ptr(mu)
+    cdef double* kap = ptr(kappa)
+    cdef double* wp = ptr(w)
+    cdef const int64_t* gp = iptr(g_indptr)
+    cdef const int64_t* gx = iptr(g_indices)
+    cdef const double* gd = &g_data[0] if g_data.shape[0] > 0 else NULL
+    cdef const int64_t* sp = iptr(s_indptr)
+    cdef const int64_t* sxx = iptr(s_indices)
+    cdef const double* sd = &s_data[0] if s_data.shape[0] > 0 else NULL
+    cdef double* gap = ptr(ga)
+    cdef double* sap = ptr(sa)
+    cdef double* ringS
+    cdef double* ringY
+    cdef double* ringG
+    cdef double* z
+    cdef double* h
+    cdef double* t
+    cdef double* q
+    cdef double* pscratch
+    cdef dps_ring* mapX
+    cdef dps_ring* mapG
+    cdef double* s_row
+    with nogil, parallel():
+        ringS = <double*> malloc(R * K * sizeof(double))
+        ringY = <double*> malloc(R * K * sizeof(double))
+        ringG = <double*> malloc(R * K * sizeof(double))
+        z = <double*> malloc(K * sizeof(double))
+        h = <double*> malloc(K * sizeof(double))
+        t = <double*> malloc(K * sizeof(double))
+        q = <double*> malloc(K * sizeof(double))
+        pscratch = <double*> malloc(K * sizeof(double))
+        mapX = <dps_ring*> malloc(sizeof(dps_ring))
+        mapG = <dps_ring*> malloc(sizeof(dps_ring))
+        for b in prange(ntiles, schedule="static"):
+            lo = b * tile
+            Tb = n - lo if n - lo < tile else tile
+            # gather reads production (stored Y, or S scaled by w), the scatter reads G
+            mapX.base = ringY if store_y else (ringS if s_ring else NULL)
+            mapX.lo = lo
+            mapX.n = n
+            mapX.W = W
+            mapX.Tb = Tb
+            mapX.mask = mask
+            mapG.base = ringG
+            mapG.lo = lo
+            mapG.n = n
+            mapG.W = W
+            mapG.Tb = Tb
+            mapG.mask = mask
+            for c in range(-W, Tb + W):
+                # produce the row at offset c
+                r = lo + c
+                if r < 0:
+                    r = r + n
+                elif r >= n:
+                    r = r - n
+                k = (c + W) & mask
+                if s_ring or store_y:
+                    produce_row(family, NULL if family == VONMISES else Pp + r * K,
+                                mup[r] if family == VONMISES else 0.0, kap[r] if family == VONMISES else 0.0,
+                                cxp, sxp, ringS + k * K if s_ring else Pp + r * K, store_y,
+                                wp[r] if store_y else 0.0, NULL if Cp == NULL else Cp + r * K, ringY + k * K, alpha, K)
+                # the signal of the node at offset c - band_g (its neighbours' rows are all produced)
+                gi = c - band_g
+                if gi >= -band_s and gi < Tb + band_s:
+                    r = lo + gi
+                    if r < 0:
+                        r = r + n
+                    elif r >= n:
+                        r = r - n
+                    if store_y or s_ring:
+                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, NULL, mapX,
+                                    NULL if store_y else wp, NULL, r, K, z)
+                    else:
+                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, Pp, NULL, wp, NULL, r, K, z)
+                    signal_row(&sg, r, z, ringG + ((gi + W) & mask) * K,
+                               (pn + r * K if gi >= 0 and gi < Tb else pscratch) if pn != NULL else NULL)
+                # the update of the agent at offset c - W (the signals it reads are all computed)
+                ui = c - W
+                if ui >= 0:
+                    r = lo + ui
+                    if scatter:
+                        dps_mix_row(1, sap[r], 0.0, sgamma, sp, sxx, sd, NULL, mapG, NULL, NULL, r, K, h)
+                    else:
+                        memcpy(h, ringG + ((ui + W) & mask) * K, K * sizeof(double))
+                    s_row = ringS + ((ui + W) & mask) * K if s_ring else Pp + r * K
+                    update_row(&U, r, h, s_row, ringY + ((ui + W) & mask) * K if store_y else NULL, t, q)
+            dps_sfence()  # the new rows may have been stored non-temporally
+        free(ringS)
+        free(ringY)
+        free(ringG)
+        free(z)
+        free(h)
+        free(t)
+        free(q)
+        free(pscratch)
+        free(mapX)
+        free(mapG)
 
 
 def imitate(Params prm, double[::1] payoff, const int64_t[::1] partner, double[::1] draw_u,

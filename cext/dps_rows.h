@@ -10,6 +10,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define DPS_TINY 1e-300
 #define DPS_TWO_PI 6.283185307179586
@@ -17,6 +20,8 @@
 /* Row functions are compiled for AVX-512, AVX2 and the baseline, and the best one the CPU has is
  * picked at load time (as NumPy does). The clones give identical results: contraction into FMA
  * is off, reductions are written with a fixed order, and dps_exp is plain IEEE arithmetic. */
+/* Non-temporal stores are weakly ordered: a pass that uses them calls dps_sfence before its
+ * results are read by another thread (the end of the parallel region). */
 /* helpers are always inlined into the row functions, so that they are compiled for the clone's
  * instruction set (an out-of-line copy would run the baseline one) */
 #if defined(__GNUC__)
@@ -30,6 +35,12 @@
 #else
 #define DPS_HOT
 #endif
+
+DPS_INLINE void dps_sfence(void) {
+#if defined(__x86_64__)
+    _mm_sfence();
+#endif
+}
 
 /* max that keeps NaN once seen (a NaN change must reach the engine's finiteness check) */
 DPS_INLINE double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
@@ -90,6 +101,21 @@ DPS_INLINE dps_v8 dps_ld(const double *p) {
     return v;
 }
 DPS_INLINE void dps_st(double *p, dps_v8 v) { memcpy(p, &v, sizeof v); }
+/* a store that bypasses the caches when p is 64-byte aligned (the new state, written once and read
+ * only in the next step: no read-for-ownership of its lines); the values stored are the same */
+DPS_INLINE void dps_st_stream(double *p, dps_v8 v, int aligned) {
+#if defined(__x86_64__)
+    if (aligned) { /* SSE2 streaming stores: part of the x86-64 baseline, so in every clone */
+        _mm_stream_pd(p, _mm_set_pd(v[1], v[0]));
+        _mm_stream_pd(p + 2, _mm_set_pd(v[3], v[2]));
+        _mm_stream_pd(p + 4, _mm_set_pd(v[5], v[4]));
+        _mm_stream_pd(p + 6, _mm_set_pd(v[7], v[6]));
+        return;
+    }
+#endif
+    (void)aligned;
+    dps_st(p, v);
+}
 /* x where take, else m, lane by lane */
 DPS_INLINE dps_v8 dps_sel(dps_i8 take, dps_v8 x, dps_v8 m) {
     return (dps_v8)(((dps_i8)x & take) | ((dps_i8)m & ~take));
@@ -212,10 +238,26 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
  * With a row scale v (not NULL), X's row j stands for v_j X_j: production Y = w S is gathered
  * from the profiles S without ever being stored (alpha = 1, capabilities all ones). */
 
+/* Rows of X addressed through a window of a tile's rows held in a ring buffer (the fused pass):
+ * row j sits at its offset from the tile's first row lo, taken cyclically modulo n into
+ * [-W, Tb + W), in slot (offset + W) mod (mask + 1). NULL: X itself, row j at X + j K. */
+typedef struct {
+    const double *base;
+    int64_t lo, n, W, Tb, mask;
+} dps_ring;
+
+DPS_INLINE const double *dps_row(const double *X, const dps_ring *rg, int64_t j, int K) {
+    if (!rg) return X + j * K;
+    int64_t off = j - rg->lo;
+    if (off < -rg->W) off += rg->n;
+    else if (off >= rg->Tb + rg->W) off -= rg->n;
+    return rg->base + ((off + rg->W) & rg->mask) * K;
+}
+
 DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const int64_t *indptr,
-                                const int64_t *indices, const double *data, const double *X, const double *v,
-                                const double *colsum, int64_t i, int K, double *restrict out) {
-    const double *xi = X + i * K;
+                                const int64_t *indices, const double *data, const double *X, const dps_ring *rg,
+                                const double *v, const double *colsum, int64_t i, int K, double *restrict out) {
+    const double *xi = dps_row(X, rg, i, K);
     double ai = v ? a * v[i] : a;
     if (csr) {
         /* blocks of DPS_LANES tasks held in registers while the neighbours' rows stream past: each
@@ -223,12 +265,48 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
         int64_t lo = indptr[i], hi = indptr[i + 1];
         int k0 = 0;
 #ifdef DPS_VEC
+        if (hi - lo <= 32) { /* the neighbours' rows and weights looked up once, not once per block */
+            const double *rp[32];
+            double wt[32];
+            int deg = (int)(hi - lo);
+            for (int e = 0; e < deg; e++) {
+                int64_t jn = indices[lo + e];
+                rp[e] = dps_row(X, rg, jn, K);
+                wt[e] = v ? gamma * data[lo + e] * v[jn] : gamma * data[lo + e];
+            }
+            for (; k0 + 32 <= K; k0 += 32) {
+                dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+                dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
+                for (int e = 0; e < deg; e++) {
+                    const double *xj = rp[e] + k0;
+                    double we = wt[e];
+                    acc0 = acc0 + we * dps_ld(xj);
+                    acc1 = acc1 + we * dps_ld(xj + 8);
+                    acc2 = acc2 + we * dps_ld(xj + 16);
+                    acc3 = acc3 + we * dps_ld(xj + 24);
+                }
+                dps_st(out + k0, acc0);
+                dps_st(out + k0 + 8, acc1);
+                dps_st(out + k0 + 16, acc2);
+                dps_st(out + k0 + 24, acc3);
+            }
+            for (; k0 + DPS_LANES <= K; k0 += DPS_LANES) {
+                dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
+                for (int e = 0; e < deg; e++) {
+                    const double *xj = rp[e] + k0;
+                    acc0 = acc0 + wt[e] * dps_ld(xj);
+                    acc1 = acc1 + wt[e] * dps_ld(xj + 8);
+                }
+                dps_st(out + k0, acc0);
+                dps_st(out + k0 + 8, acc1);
+            }
+        }
         for (; k0 + 32 <= K; k0 += 32) { /* four independent chains: latency overlaps */
             dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
             dps_v8 acc2 = ai * dps_ld(xi + k0 + 16), acc3 = ai * dps_ld(xi + k0 + 24);
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K + k0;
+                const double *xj = dps_row(X, rg, jn, K) + k0;
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc0 = acc0 + we * dps_ld(xj);
                 acc1 = acc1 + we * dps_ld(xj + 8);
@@ -244,7 +322,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
             dps_v8 acc0 = ai * dps_ld(xi + k0), acc1 = ai * dps_ld(xi + k0 + 8);
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K + k0;
+                const double *xj = dps_row(X, rg, jn, K) + k0;
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc0 = acc0 + we * dps_ld(xj);
                 acc1 = acc1 + we * dps_ld(xj + 8);
@@ -257,7 +335,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
             for (int k = k0; k < K; k++) out[k] = ai * xi[k];
             for (int64_t e = lo; e < hi; e++) {
                 int64_t jn = indices[e];
-                const double *xj = X + jn * K;
+                const double *xj = dps_row(X, rg, jn, K);
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 for (int k = k0; k < K; k++) out[k] = out[k] + we * xj[k];
             }
@@ -385,6 +463,182 @@ DPS_HOT static double dps_ascend_signed(const double *restrict P, const double *
     double inv = 1.0 / nrm;
     for (int k = 0; k < K; k++) out[k] = out[k] * inv;
     return dps_absdiff_max(out, P, K);
+}
+
+/* The gradient-type update of one agent in the common case (capabilities all ones, alpha = 1,
+ * production not stored, no specialisation penalty): dps_drive_row followed by dps_ascend_free or
+ * dps_ascend_signed, with the same operations in the same order (each sum in its own 16 lanes,
+ * combined by dps_tree), so the results are the same bit for bit; but in two or three sweeps over
+ * the row instead of five to seven, and the new row is written once and never read back. T is
+ * scratch. Returns the largest change and writes dJ/dw to *gw. */
+DPS_HOT static double dps_update_free(const double *restrict h, const double *restrict S, const double *restrict P,
+                                      double w, double alpha, double step, const double *restrict xi, double ns,
+                                      double *restrict T, double *restrict out, double *gw, int K) {
+    double sg[DPS_LANES] = {0}, st[DPS_LANES] = {0};
+    int k = 0;
+#ifdef DPS_VEC
+    dps_v8 g0 = {0}, g1 = {0}, t0 = {0}, t1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 h0 = dps_ld(h + k), h1 = dps_ld(h + k + 8), s0 = dps_ld(S + k), s1 = dps_ld(S + k + 8);
+        dps_v8 a0 = alpha * h0 * (w * s0), a1 = alpha * h1 * (w * s1);
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        g0 += h0 * s0;
+        g1 += h1 * s1;
+        t0 += a0;
+        t1 += a1;
+    }
+    memcpy(sg, &g0, sizeof g0);
+    memcpy(sg + 8, &g1, sizeof g1);
+    memcpy(st, &t0, sizeof t0);
+    memcpy(st + 8, &t1, sizeof t1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            T[k + j] = alpha * h[k + j] * (w * S[k + j]);
+            sg[j] += h[k + j] * S[k + j];
+            st[j] += T[k + j];
+        }
+#endif
+    for (int j = 0; k + j < K; j++) {
+        T[k + j] = alpha * h[k + j] * (w * S[k + j]);
+        sg[j] += h[k + j] * S[k + j];
+        st[j] += T[k + j];
+    }
+    *gw = dps_tree(sg);
+    double tsum = dps_tree(st);
+    double m = 0.0;
+    int bad = 0;
+    k = 0;
+#ifdef DPS_VEC
+    if (step != 0.0) {
+        int aligned = ((uintptr_t)out & 63) == 0;
+        dps_v8 m0 = {0};
+        dps_i8 nan0 = {0}, absmask;
+        for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
+        for (; k + 8 <= K; k += 8) {
+            dps_v8 p = dps_ld(P + k);
+            dps_v8 o = p + step * (dps_ld(T + k) - dps_ld(S + k) * tsum);
+            if (xi) o = o + ns * dps_ld(xi + k);
+            dps_st_stream(out + k, o, aligned);
+            dps_v8 d = (dps_v8)((dps_i8)(o - p) & absmask);
+            m0 = dps_sel(d > m0, d, m0);
+            nan0 |= d != d;
+        }
+        for (int j = 0; j < 8; j++) {
+            m = m0[j] > m ? m0[j] : m;
+            bad |= nan0[j] != 0;
+        }
+    }
+#endif
+    for (; k < K; k++) {
+        double o = step != 0.0 ? P[k] + step * (T[k] - S[k] * tsum) : P[k];
+        if (xi) o = o + ns * xi[k];
+        out[k] = o;
+        double d = fabs(o - P[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
+}
+
+DPS_HOT static double dps_update_signed(const double *restrict h, const double *restrict P, double w, double step,
+                                        const double *restrict xi, double ns, double *restrict T,
+                                        double *restrict out, double *gw, int K) {
+    double sg[DPS_LANES] = {0}, sd[DPS_LANES] = {0};
+    int k = 0;
+#ifdef DPS_VEC
+    dps_v8 g0 = {0}, g1 = {0}, d0 = {0}, d1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 h0 = dps_ld(h + k), h1 = dps_ld(h + k + 8), p0 = dps_ld(P + k), p1 = dps_ld(P + k + 8);
+        dps_v8 a0 = h0 * w, a1 = h1 * w;
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        g0 += h0 * p0;
+        g1 += h1 * p1;
+        d0 += a0 * p0;
+        d1 += a1 * p1;
+    }
+    memcpy(sg, &g0, sizeof g0);
+    memcpy(sg + 8, &g1, sizeof g1);
+    memcpy(sd, &d0, sizeof d0);
+    memcpy(sd + 8, &d1, sizeof d1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            T[k + j] = h[k + j] * w;
+            sg[j] += h[k + j] * P[k + j];
+            sd[j] += T[k + j] * P[k + j];
+        }
+#endif
+    for (int j = 0; k + j < K; j++) {
+        T[k + j] = h[k + j] * w;
+        sg[j] += h[k + j] * P[k + j];
+        sd[j] += T[k + j] * P[k + j];
+    }
+    *gw = dps_tree(sg);
+    double dot = dps_tree(sd);
+    /* the new atoms before normalisation, in T (hot in L1), and their squared norm in the same
+     * sweep (the lanes and the order of dps_dot) */
+    double sn[DPS_LANES] = {0};
+    k = 0;
+#ifdef DPS_VEC
+    dps_v8 n0 = {0}, n1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 p0 = dps_ld(P + k), p1 = dps_ld(P + k + 8), a0 = p0, a1 = p1;
+        if (step != 0.0) {
+            a0 = p0 + step * (dps_ld(T + k) - dot * p0);
+            a1 = p1 + step * (dps_ld(T + k + 8) - dot * p1);
+        }
+        if (xi) {
+            a0 = a0 + ns * dps_ld(xi + k);
+            a1 = a1 + ns * dps_ld(xi + k + 8);
+        }
+        dps_st(T + k, a0);
+        dps_st(T + k + 8, a1);
+        n0 += a0 * a0;
+        n1 += a1 * a1;
+    }
+    memcpy(sn, &n0, sizeof n0);
+    memcpy(sn + 8, &n1, sizeof n1);
+#endif
+    for (int j = 0; k + j < K; j++) {
+        double a = step != 0.0 ? P[k + j] + step * (T[k + j] - dot * P[k + j]) : P[k + j];
+        if (xi) a = a + ns * xi[k + j];
+        T[k + j] = a;
+        sn[j] += a * a;
+    }
+    double nrm = sqrt(dps_tree(sn));
+    if (!(nrm > 0)) nrm = 1.0;
+    double inv = 1.0 / nrm;
+    double m = 0.0;
+    int bad = 0;
+    k = 0;
+#ifdef DPS_VEC
+    int aligned = ((uintptr_t)out & 63) == 0;
+    dps_v8 m0 = {0};
+    dps_i8 nan0 = {0}, absmask;
+    for (int j = 0; j < 8; j++) absmask[j] = INT64_MAX;
+    for (; k + 8 <= K; k += 8) {
+        dps_v8 o = dps_ld(T + k) * inv;
+        dps_st_stream(out + k, o, aligned);
+        dps_v8 d = (dps_v8)((dps_i8)(o - dps_ld(P + k)) & absmask);
+        m0 = dps_sel(d > m0, d, m0);
+        nan0 |= d != d;
+    }
+    for (int j = 0; j < 8; j++) {
+        m = m0[j] > m ? m0[j] : m;
+        bad |= nan0[j] != 0;
+    }
+#endif
+    for (; k < K; k++) {
+        double o = T[k] * inv;
+        out[k] = o;
+        double d = fabs(o - P[k]);
+        m = d > m ? d : m;
+        bad |= !(d == d);
+    }
+    return bad ? NAN : m;
 }
 
 DPS_INLINE double dps_wrap(double v) {

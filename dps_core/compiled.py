@@ -2,7 +2,8 @@
 
 `step` has exactly the semantics of `dps_core.reference.step`: the O(N*K) work runs in three fused
 Cython passes (produce; gather + signal; scatter + update + learning), while O(N) and O(K) work
-(budget projection, dispersal, demand scale) stays in NumPy. Scratch arrays are prepared once per
+(budget projection, dispersal, demand scale) stays in NumPy; on graphs of small bandwidth the three
+passes run as one fused pass over tiles of agents (same results bit for bit). Scratch arrays are prepared once per
 model and kept in `model.cache`; every state array of the new step is a fresh buffer. The scalar
 parameters reach the kernel as one struct (`_kernel.Params`), filled from the table in
 `compiled_binding.py`.
@@ -24,6 +25,13 @@ from .state import State
 __all__ = ["supports", "unsupported", "step", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
 
 BLOCK = 256
+# the fused pass (produce, gather + signal, scatter + update in one sweep over tiles of agents) runs
+# when both mixing operators join only nodes at most MAX_BAND apart (cyclically) in total: rings,
+# lattices and other graphs of small bandwidth in row order. FUSED = False forces the three passes
+# (the tests compare both; the results are the same bit for bit).
+FUSED = True
+MAX_BAND = 64
+TILE = 1024
 
 set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
 get_num_threads = _kernel.get_num_threads
@@ -89,6 +97,10 @@ class _Plan:
             self.gather = _Mix(True, a, 0.0, g, mix.AT)
             self.scatter = _Mix(True, a, 0.0, g, mix.A)
         self.colsums = not self.gather.csr
+        self.band_g = self.band_s = -1  # -1: not a CSR pair, no fused pass
+        if self.gather.csr and self.scatter.csr:
+            self.band_g = _band(self.gather, n)
+            self.band_s = _band(self.scatter, n) if model.mode.spec.scatter else 0
         self.partial = np.zeros((max(1, math.ceil(n / BLOCK)), k))
         self.S = np.empty((n, k))
         self.Y = np.empty((n, k))
@@ -123,6 +135,29 @@ class _Plan:
             self.Z = _DUMMY2
         self.params = _fixed_params(model)
         self.demand_scale = compiled_binding.SIGNALS[sig.name].demand_scale
+
+
+def _band(mix: _Mix, n: int) -> int:
+    """The largest cyclic distance min(|i - j|, n - |i - j|) between the nodes an operator's edges join."""
+    if len(mix.indices) == 0:
+        return 0
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(mix.indptr))
+    d = np.abs(mix.indices - rows)
+    return int(np.max(np.minimum(d, n - d)))
+
+
+def _fused_tile(plan: _Plan, n: int, n_threads: int = 1) -> int:
+    """Agents per tile of the fused pass, or 0 when the three separate passes run: the operators
+    must be CSR of small bandwidth, and a tile must be at least four times its halo on each side.
+    At most TILE agents, and small enough that every thread gets about four tiles (the tiling does
+    not change the results, only how the work is shared)."""
+    if not FUSED or plan.interaction or plan.band_g < 0:
+        return 0
+    halo = plan.band_g + plan.band_s
+    tile = min(TILE, n - 2 * halo, -(-n // (4 * max(1, n_threads))))
+    if halo > MAX_BAND or tile < 4 * max(halo, 1):
+        return 0
+    return tile
 
 
 def _fixed_params(model) -> dict:
@@ -172,10 +207,19 @@ def _fresh(plan: _Plan, like: np.ndarray) -> np.ndarray:
     for arr, count in zip(pool, _refcounts(pool), strict=False):
         if count == _UNREFERENCED:
             return arr
-    arr = np.empty_like(like)
+    arr = _aligned_empty(like.shape)
     if len(pool) < 4:
         pool.append(arr)
     return arr
+
+
+def _aligned_empty(shape: tuple) -> np.ndarray:
+    """An uninitialised float64 array whose data starts on a 64-byte boundary (NumPy's own start
+    16 bytes into a page), so that the kernel can store its rows with aligned streaming stores."""
+    size = math.prod(shape)
+    buf = np.empty(size + 8)
+    start = (-buf.ctypes.data % 64) // 8
+    return buf[start : start + size].reshape(shape)
 
 
 def _plan(model) -> _Plan:
@@ -214,7 +258,8 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
     # agent i's update, before it is written), which saves one N x K array; not with learning by
     # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
-    s_is_new = fam == "free" and not learn
+    tile = _fused_tile(plan, n, _kernel.get_num_threads())
+    s_is_new = fam == "free" and not learn and not tile
     noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
     xi = draws.get(noise_key)
     has_noise = xi is not None and fixed["noise"] != 0.0
@@ -228,34 +273,38 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
             "s_is_new": s_is_new,
         }
     )
-    if fam == "signed" and not store_y:
+    price_signal = model.signal.name == "price"
+    price = price_new = _DUMMY2
+    if price_signal:
+        price = state.extras["signal.price"]
+    mode = model.mode
+    if tile:  # S, Y and G live in the fused pass's ring buffers
+        S = P
+    elif fam == "signed" and not store_y:
         S = P
     elif s_is_new:
         S = _fresh(plan, P)
     else:
         S = plan.S
-    if S is not P or store_y:
-        _kernel.produce(prm, P, mu, kappa, plan.cx, plan.sx, state.w, C, S, plan.Y)
-    X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
-    if plan.colsums:
-        _kernel.colsum(X, plan.col_y, plan.partial, xscale)
-
-    price_signal = model.signal.name == "price"
-    price = price_new = _DUMMY2
-    if price_signal:
-        price = state.extras["signal.price"]
+    if not tile:
+        if S is not P or store_y:
+            _kernel.produce(prm, P, mu, kappa, plan.cx, plan.sx, state.w, C, S, plan.Y)
+        X, xscale = (plan.Y, _EMPTY_F) if store_y else (S, state.w)
+        if plan.colsums:
+            _kernel.colsum(X, plan.col_y, plan.partial, xscale)
+        if price_signal:
+            price_new = _fresh(plan, price)
+        _kernel.gather_signal(
+            *plan.gather.args(), X, xscale, plan.col_y, D, prm, price, price_new, plan.G, plan.Z, plan.interaction
+        )
+        if plan.interaction:
+            if not plan.B[0]:
+                _kernel.colsum(plan.Z, plan.col_z, plan.partial, _EMPTY_F)
+            _kernel.interaction_signal(plan.B[0], prm, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3], D, plan.G)
+        if mode.spec.scatter and plan.colsums:
+            _kernel.colsum(plan.G, plan.col_g, plan.partial, _EMPTY_F)
+    elif price_signal:
         price_new = _fresh(plan, price)
-    _kernel.gather_signal(
-        *plan.gather.args(), X, xscale, plan.col_y, D, prm, price, price_new, plan.G, plan.Z, plan.interaction
-    )
-    if plan.interaction:
-        if not plan.B[0]:
-            _kernel.colsum(plan.Z, plan.col_z, plan.partial, _EMPTY_F)
-        _kernel.interaction_signal(plan.B[0], prm, plan.Z, plan.col_z, plan.B[1], plan.B[2], plan.B[3], D, plan.G)
-
-    mode = model.mode
-    if mode.spec.scatter and plan.colsums:
-        _kernel.colsum(plan.G, plan.col_g, plan.partial, _EMPTY_F)
 
     P_new = S if s_is_new else (_fresh(plan, P) if fam != "vonmises" else _DUMMY2)
     mu_new = _fresh(plan, mu)
@@ -266,13 +315,7 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     C_new = _fresh(plan, C) if learn else _DUMMY2
     u = state.extras.get("mode.u", _EMPTY_F)
     u_new = np.empty_like(u)
-    _kernel.update(
-        prm,
-        *plan.scatter.args(),
-        plan.G,
-        plan.col_g,
-        S,
-        plan.Y,
+    per_agent = (
         P,
         mu,
         kappa,
@@ -295,6 +338,30 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
         plan.payoff,
         plan.change,
     )
+    if tile:
+        g, sc = plan.gather, plan.scatter
+        _kernel.fused(
+            prm,
+            plan.band_g,
+            plan.band_s,
+            tile,
+            g.a,
+            g.gamma,
+            g.indptr,
+            g.indices,
+            g.data,
+            sc.a,
+            sc.gamma,
+            sc.indptr,
+            sc.indices,
+            sc.data,
+            D,
+            price,
+            price_new,
+            *per_agent,
+        )
+    else:
+        _kernel.update(prm, *plan.scatter.args(), plan.G, plan.col_g, S, plan.Y, *per_agent)
     imitation = mode.name == "imitation"
     if imitation:  # the payoffs of all agents are needed before anyone copies
         _kernel.imitate(
