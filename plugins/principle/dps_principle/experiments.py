@@ -258,7 +258,7 @@ def _law1(s: Settings, res: LawResult) -> None:
             if key not in homogeneous:
                 try:
                     homogeneous[key] = best_homogeneous(cfg)
-                except ValueError as exc:
+                except (ValueError, DPSError) as exc:  # no comparison for this family, or the system cannot be rebuilt
                     homogeneous[key] = (math.nan, str(exc))
             adv.append(r.final("efficacy") - homogeneous[key][0])
         return co, adv
