@@ -25,29 +25,20 @@ BASE_SIGNAL = {"name": "coverage", "smoothing": 0.05}
 
 # For each compiled built-in: the settings of a base run, and for each parameter its spec declares a
 # non-default valid value with the settings (applied to the base run too) under which it acts.
+_ASCENT_CASE = (  # gradient and selfish declare the same parameters (they differ in the objective)
+    {"eta": 0.2},
+    {
+        "eta": (0.6, {}),
+        "eta_kappa": (0.4, {}),
+        "eta_w": (0.3, {}),
+        "noise": (0.05, {}),
+        "anneal": (1.2, {"noise": 0.05}),
+        "explore": ("payoff", {"noise": 0.05}),
+    },
+)
 MODE_CASES = {
-    "gradient": (
-        {"eta": 0.2},
-        {
-            "eta": (0.6, {}),
-            "eta_kappa": (0.4, {}),
-            "eta_w": (0.3, {}),
-            "noise": (0.05, {}),
-            "anneal": (1.2, {"noise": 0.05}),
-            "explore": ("payoff", {"noise": 0.05}),
-        },
-    ),
-    "selfish": (
-        {"eta": 0.2},
-        {
-            "eta": (0.6, {}),
-            "eta_kappa": (0.4, {}),
-            "eta_w": (0.3, {}),
-            "noise": (0.05, {}),
-            "anneal": (1.2, {"noise": 0.05}),
-            "explore": ("payoff", {"noise": 0.05}),
-        },
-    ),
+    "gradient": _ASCENT_CASE,
+    "selfish": _ASCENT_CASE,
     "replicator": (
         {"eta": 0.1},
         {
