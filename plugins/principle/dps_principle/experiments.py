@@ -242,8 +242,9 @@ def _law1(s: Settings, res: LawResult) -> None:
     exp_runs = _sweep(s, "law1", "experiment", base, {}, path)
     ctl_runs = _sweep(s, "law1", "control", control, {}, path)
     homogeneous: dict[str, tuple[float, str]] = {}
+    courses: dict[str, list] = {"experiment": [], "control": []}  # (efficacy, Hill) series, for the figure
 
-    def stats(runs: list[Run]) -> tuple[list[float], list[float]]:
+    def stats(runs: list[Run], which: str) -> tuple[list[float], list[float]]:
         co, adv = [], []
         for r in runs:
             if not r.ok:
@@ -251,6 +252,7 @@ def _law1(s: Settings, res: LawResult) -> None:
                 adv.append(math.nan)
                 continue
             h, e = r.series("hill_q1", "efficacy")
+            courses[which].append((e, h))
             co.append(spearman(h, e))
             cfg = r.config()
             cfg["run"] = {**cfg["run"], "seed": 0, "output": ""}
@@ -264,8 +266,8 @@ def _law1(s: Settings, res: LawResult) -> None:
         return co, adv
 
     rules = pr.RULES["law1"]
-    for runs, out in ((exp_runs, res.experiment), (ctl_runs, res.control)):
-        co, adv = stats(runs)
+    for which, runs, out in (("experiment", exp_runs, res.experiment), ("control", ctl_runs, res.control)):
+        co, adv = stats(runs, which)
         out.append(judge(rules[0], co))
         out.append(judge(rules[1], adv))
     hom = sorted(homogeneous.values(), key=lambda v: -v[0] if math.isfinite(v[0]) else math.inf)
@@ -279,8 +281,7 @@ def _law1(s: Settings, res: LawResult) -> None:
         res.gaps[""] = gap
     res.notes += _failed_note(exp_runs, "experiment") + _failed_note(ctl_runs, "control")
     res.figure = {
-        "experiment": [r.series("efficacy", "hill_q1") for r in exp_runs if r.ok],
-        "control": [r.series("efficacy", "hill_q1") for r in ctl_runs if r.ok],
+        **courses,
         "homogeneous": hom[0][0] if hom else math.nan,
         "final": [r.final("efficacy") for r in exp_runs],
         "control_final": [r.final("efficacy") for r in ctl_runs],
