@@ -82,8 +82,7 @@ class LawResult:
             },
             efficacy_gap=gaps,
             diagnostic={
-                "what": pr.DIAGNOSTICS.get(self.law, ""),
-                "verdict": combine(self.diagnostic)[0],
+                "what": pr.DIAGNOSTICS.get(self.law, {}),
                 "statistics": [o.to_dict() for o in self.diagnostic],
             }
             if self.diagnostic
@@ -430,22 +429,32 @@ def _law3(s: Settings, res: LawResult) -> None:
     ks = [k for k in d["k"] if 2 * k < n]
     if len(ks) < 3:
         raise CannotApply(f"law 3 needs rings with at least three neighbourhood sizes; {n} agents allow {ks}")
-    exp_runs = _sweep(s, "law3", "experiment", base, {"grid": {"topology.k": ks}})
     graphs = s.out / "law3" / "graphs"
     rng = np.random.default_rng(np.random.SeedSequence([s.seed, 3]))
     permuted = [str(_shuffled_ring_file(graphs, n, k, rng)) for k in ks]
     rng = np.random.default_rng(np.random.SeedSequence([s.seed, 4]))
     rewired = [str(_rewired_ring_file(graphs, n, k, rng)) for k in ks]
-    runs_of = {"experiment": (exp_runs, "topology.k", ks)}
-    for which, files in (("control", rewired), ("diagnostic", permuted)):
-        on_files = copy.deepcopy(base)
-        on_files["topology"] = {"name": "edgelist", "file": files[0]}
-        name = "control" if which == "control" else "diagnostic-permuted"
-        runs_of[which] = (_sweep(s, "law3", name, on_files, {"grid": {"topology.file": files}}), "topology.file", files)
+    # (outcome list, label, sweep directory, trade, graphs): trade False sets mixing.gamma = 0;
+    # graphs None runs the rings of topology.k, otherwise one edge-list file per k
+    sweeps = (
+        (res.experiment, "", "experiment", True, None),
+        (res.control, "", "control", False, permuted),
+        (res.diagnostic, "permuted labels", "diagnostic-permuted", True, permuted),
+        (res.diagnostic, "rewired", "diagnostic-rewired", True, rewired),
+        (res.diagnostic, "no trade", "diagnostic-no-trade", False, None),
+    )
     res.figure = {}
-    censored = 0
-    for which, (runs, key, labels) in runs_of.items():
-        values, points = [], []
+    for outcomes, label, name, trade, files in sweeps:
+        cfg = copy.deepcopy(base)
+        if not trade:
+            cfg["mixing"] = {**cfg.get("mixing", {}), "gamma": 0.0}
+        if files is None:
+            key, labels = "topology.k", list(ks)
+        else:
+            key, labels = "topology.file", files
+            cfg["topology"] = {"name": "edgelist", "file": files[0]}
+        runs = _sweep(s, "law3", name, cfg, {"grid": {key: labels}})
+        values, points, censored = [], [], 0
         for reps in _replicates(runs).values():
             reps = sorted(reps, key=lambda r: labels.index(r.params[key]))
             L = [r.final("mean_path") for r in reps]
@@ -456,14 +465,11 @@ def _law3(s: Settings, res: LawResult) -> None:
                 xi.append(v)
             values.append(spearman(L, xi) if len(reps) == len(labels) else math.nan)
             points += [(a, b, ks[labels.index(r.params[key])]) for a, b, r in zip(L, xi, reps, strict=True)]
-        {"experiment": res.experiment, "control": res.control, "diagnostic": res.diagnostic}[which].append(
-            judge(pr.RULES["law3"][0], values)
-        )
-        res.figure[which] = points
-    if censored:
-        res.notes.append(f"{censored} correlation lengths censored at {pr.CORR_MAX_DISTANCE} hops")
-    for which, (runs, _key, _labels) in runs_of.items():
-        res.notes += _failed_note(runs, which)
+        outcomes.append(judge(pr.RULES["law3"][0], values, label=label))
+        res.figure[label or name] = points
+        res.notes += _failed_note(runs, label or name)
+        if censored:
+            res.notes.append(f"{label or name}: {censored} correlation lengths censored at {pr.CORR_MAX_DISTANCE} hops")
 
 
 # --- law 4 ---------------------------------------------------------------------------------------

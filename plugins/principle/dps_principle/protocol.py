@@ -41,12 +41,19 @@ RULES: dict[str, tuple[Rule, ...]] = {
 CONTROLS = {
     "law1": "eta = 0: nothing is optimised",
     "law2": "one demand peak: every peak at the same centre",
-    "law3": "a shuffled graph: each ring rewired by degree-preserving double edge swaps",
+    "law3": "no trade over a shuffled graph: mixing.gamma = 0 on the rings with permuted node labels",
     "law4": "modules unable to differ: every ask split equally",
 }
 
-# reported beside a law's control, not judged with it (docs/principle.md, amendment 2)
-DIAGNOSTICS = {"law3": "permuted labels: the same rings with their node labels randomly permuted"}
+# reported beside a law's control, not judged with it (docs/principle.md, amendments 2 and 3):
+# each switches off one ingredient of the experiment; the label names the statistic's variant
+DIAGNOSTICS = {
+    "law3": {
+        "permuted labels": "the same rings with their node labels randomly permuted",
+        "rewired": "each ring rewired by degree-preserving double edge swaps",
+        "no trade": "mixing.gamma = 0 on the experiment's rings",
+    }
+}
 
 _GENERIC: dict[str, Any] = {
     "run": {"steps": 2000, "seed": 1, "record_every": 20, "checkpoint_every": 500},

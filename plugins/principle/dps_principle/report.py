@@ -49,10 +49,16 @@ def table(results: list[LawResult], title: str = "") -> str:
         lines.append(f"- **{r.law}: {r.verdict}** ({r.why}); control ({pr.CONTROLS[r.law]}): {r.control_verdict}")
         lines += [f"  - {o.name}: {o.reason}" for o in r.experiment]
         lines += [f"  - control {o.name}: {o.reason}" for o in r.control]
-        lines += [f"  - diagnostic ({pr.DIAGNOSTICS[r.law]}) {o.name}: {o.reason}" for o in r.diagnostic]
+        lines += [f"  - diagnostic {o.name} ({pr.DIAGNOSTICS[r.law][o.label]}): {o.reason}" for o in r.diagnostic]
         lines += [f"  - {n}" for n in r.notes]
         if r.control_verdict != "fails":
             lines.append(f"  - WARNING: the control did not fail ({r.control_verdict}): the verdict cannot be trusted")
+        lines += [
+            f"  - NOTE: the statistic also holds with {o.label} ({pr.DIAGNOSTICS[r.law][o.label]}): the experiment "
+            f"cannot attribute its outcome to what that diagnostic removes"
+            for o in r.diagnostic
+            if o.verdict == "holds"
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -137,12 +143,15 @@ def figure(r: LawResult, out: Path) -> Path | None:
             ax.set_title("law 4: layer-2 heterogeneity against performance", fontsize=10)
     else:
         fig, (ax,) = _figure(1)
-        for which, marker, colour in (("experiment", "o", "C0"), ("control", "x", "0.4"), ("diagnostic", "+", "C1")):
-            pts = np.array([(L, xi) for L, xi, _k in f[which]], dtype=np.float64).reshape(-1, 2)
-            label = "diagnostic (permuted labels)" if which == "diagnostic" else which
-            ax.plot(pts[:, 0], pts[:, 1], marker, color=colour, alpha=0.7, label=label)
+        styles = {"experiment": ("o", "C0"), "control": ("x", "0.3"), "permuted labels": ("+", "C1")}
+        styles |= {"rewired": ("^", "C2"), "no trade": ("s", "C3")}
+        for which, points in f.items():
+            marker, colour = styles.get(which, (".", "C4"))
+            pts = np.array([(L, xi) for L, xi, _k in points], dtype=np.float64).reshape(-1, 2)
+            label = which if which in ("experiment", "control") else f"diagnostic: {which}"
+            ax.plot(pts[:, 0], pts[:, 1], marker, color=colour, alpha=0.6, mfc="none", label=label)
         ax.set(xscale="log", xlabel="mean shortest path L (hops)", ylabel="correlation length xi (hops)")
-        lengths = [L for which in ("experiment", "control", "diagnostic") for L, _xi, _k in f[which] if L > 0]
+        lengths = [L for points in f.values() for L, _xi, _k in points if L > 0]
         from matplotlib.ticker import NullFormatter, ScalarFormatter
 
         ax.set_xticks([1, 2, 5, 10, 20, 50, 100])
