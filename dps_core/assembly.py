@@ -18,7 +18,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .backend import backend
 from .config import Config
 from .context import StepContext
 from .errors import ConfigError, PluginError, ResourceError, call_plugin
@@ -29,7 +28,7 @@ from .records import Setup
 from .state import State
 from .topology import Topology
 
-__all__ = ["TopologyContext", "assemble", "available_memory", "check_memory"]
+__all__ = ["TopologyContext", "assemble", "available_memory", "check_memory", "state_bytes"]
 
 
 @attrs.frozen
@@ -62,20 +61,24 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def check_memory(n: int, k: int, max_fraction: float) -> None:
-    """Refuse a system of n agents x k tasks that would not fit in `max_fraction` of free memory."""
-    if n < 1 or k < 1:
-        raise ConfigError(f"a system needs at least one agent and one task, got {n} agents and {k} tasks")
-    # state, double buffers and the pipeline's N x K temporaries, from peaks measured while stepping
-    # (docs/performance.md): about 6 N x K arrays for the compiled kernel, 13 for the reference
-    need = 8 * n * ((6 if backend() == "compiled" else 13) * k + 64)
+def check_memory(need: int, max_fraction: float, what: str) -> None:
+    """Refuse `what` when its `need` bytes exceed `max_fraction` of the memory available now. It
+    runs twice: before the build for the state's own arrays, then before the first step for what a
+    step adds on its kernel's path (docs/performance.md, "Memory")."""
     avail = available_memory()
     if need > max_fraction * avail:
         raise ResourceError(
-            f"a system of {n} agents x {k} tasks needs about {_gib(need)} of memory, but only {_gib(avail)} is "
-            f"available and run.max_memory_fraction = {max_fraction} allows {_gib(max_fraction * avail)}; "
-            "reduce the agents or tasks"
+            f"{what} needs about {_gib(need)} of memory, but only {_gib(avail)} is available and "
+            f"run.max_memory_fraction = {max_fraction} allows {_gib(max_fraction * avail)}; reduce the agents or tasks"
         )
+
+
+def state_bytes(n: int, k: int, family: str) -> int:
+    """Bytes of a state of n agents x k tasks before it is built: capabilities, and logits or atoms
+    (von Mises profiles are two numbers per agent), plus per-agent arrays. Refuses sizes below one."""
+    if n < 1 or k < 1:
+        raise ConfigError(f"a system needs at least one agent and one task, got {n} agents and {k} tasks")
+    return 8 * n * ((1 if family == "vonmises" else 2) * k + 8)
 
 
 class _Checked:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-__all__ = ["backend", "kernel_step", "compiled_error", "instruction_set"]
+__all__ = ["backend", "kernel_step", "kernel_step_bytes", "compiled_error", "instruction_set"]
 
 
 @lru_cache(maxsize=1)
@@ -42,11 +42,19 @@ def compiled_error() -> str:
     return _compiled()[1]
 
 
-def kernel_step(model):
-    """The step function for a model: compiled where it supports every component, else reference."""
+def _kernel_of(model):
+    """The kernel module that steps a model: compiled where it supports every component, else reference."""
     from . import reference
 
     mod = _compiled()[0]
-    if mod is not None and mod.supports(model):
-        return mod.step
-    return reference.step
+    return mod if mod is not None and mod.supports(model) else reference
+
+
+def kernel_step(model):
+    """The step function for a model."""
+    return _kernel_of(model).step
+
+
+def kernel_step_bytes(model, state) -> int:
+    """Bytes a step of the model adds to the built model (state, graph, plan), on its kernel's path."""
+    return int(_kernel_of(model).step_bytes(model, state))

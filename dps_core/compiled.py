@@ -22,7 +22,7 @@ from .reference import nan_max
 from .signals import _demand_scale
 from .state import State
 
-__all__ = ["supports", "unsupported", "step", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
+__all__ = ["supports", "unsupported", "step", "step_bytes", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
 
 BLOCK = 256
 # the fused pass (produce, gather + signal, scatter + update in one sweep over tiles of agents) runs
@@ -229,6 +229,43 @@ def _plan(model) -> _Plan:
     return plan
 
 
+def _path(model, plan: _Plan, C: np.ndarray, n_threads: int) -> tuple[bool, bool, int, bool]:
+    """How a step runs for this model: (capabilities all ones, production stored, tile of the fused
+    pass or 0 for the three passes, new free logits written over S)."""
+    c_ones = False
+    if not plan.params["learn"]:  # C is constant: check once whether it is all ones (then it is never read)
+        known = model.cache.get("c_ones")
+        if known is None or known[0] is not C:
+            known = model.cache["c_ones"] = (C, bool(np.all(C == 1.0)))
+        c_ones = known[1]
+    # with alpha = 1 and capabilities all ones, Y = w S is never stored: the gather scales S by w;
+    # signed atoms are their own profiles, so then nothing at all is produced
+    store_y = not (model.alpha == 1.0 and c_ones)
+    tile = _fused_tile(plan, model.n_agents, n_threads)
+    # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
+    # agent i's update, before it is written), which saves one N x K array; not with learning by
+    # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
+    s_is_new = model.family.name == "free" and not plan.params["learn"] and not tile
+    return c_ones, store_y, tile, s_is_new
+
+
+def step_bytes(model, state: State) -> int:
+    """Bytes a step adds to the built model (state, graph and plan) on the path it takes: the new
+    state's N x K arrays, the N x K arrays the three separate passes hand on (S, G, and Y or Z where
+    stored; the fused pass keeps them in per-thread rows) and the per-agent arrays. The memory
+    check before the first step counts this (docs/performance.md, "Memory")."""
+    plan = _plan(model)
+    n, k = model.n_agents, model.n_tasks
+    fam = model.family.name
+    learn = plan.params["learn"]
+    _c_ones, store_y, tile, s_is_new = _path(model, plan, state.C, threads.for_size(n, k))
+    arrays = (fam != "vonmises") + learn + (model.signal.name == "price")  # new logits or atoms, C, prices
+    if not tile:
+        arrays += 1 + store_y + plan.interaction  # G, Y, Z
+        arrays += not s_is_new and not (fam == "signed" and not store_y)  # S, unless it is the new logits or the atoms
+    return 8 * n * (arrays * k + 8)
+
+
 def step(model, state: State, draws: dict) -> tuple[State, float]:
     """One step of the built-in model in the compiled kernel (same contract as reference.step)."""
     plan = _plan(model)
@@ -244,22 +281,8 @@ def step(model, state: State, draws: dict) -> tuple[State, float]:
     C = state.C
     fixed = plan.params
     learn = fixed["learn"]
-    c_ones = False
-    if not learn:  # C is constant: check once whether it is all ones (then it is never read)
-        known = model.cache.get("c_ones")
-        if known is None or known[0] is not C:
-            known = model.cache["c_ones"] = (C, bool(np.all(C == 1.0)))
-        c_ones = known[1]
+    c_ones, store_y, tile, s_is_new = _path(model, plan, C, _kernel.get_num_threads())
     D = state.demand
-
-    # with alpha = 1 and capabilities all ones, Y = w S is never stored: the gather scales S by w;
-    # signed atoms are their own profiles, so then nothing at all is produced
-    store_y = not (model.alpha == 1.0 and c_ones)
-    # free profiles: the new logits overwrite S row by row (agent i's row of S is read only by
-    # agent i's update, before it is written), which saves one N x K array; not with learning by
-    # doing, which reads S after the update. S is then a pooled buffer, since it becomes the state.
-    tile = _fused_tile(plan, n, _kernel.get_num_threads())
-    s_is_new = fam == "free" and not learn and not tile
     noise_key = "noise/" + ("mu" if fam == "vonmises" else model.family.params[0])
     xi = draws.get(noise_key)
     has_noise = xi is not None and fixed["noise"] != 0.0

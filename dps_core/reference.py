@@ -21,7 +21,7 @@ from .errors import PluginError
 from .model import Model
 from .state import State
 
-__all__ = ["step"]
+__all__ = ["step", "step_bytes"]
 
 
 def nan_max(values) -> float:
@@ -44,6 +44,18 @@ def _max_change(new: dict, old: dict) -> float:
     return nan_max(
         _abs_diff_max(arr, old[name]) if arr.size else 0.0 for name, arr in new.items() if arr is not old[name]
     )
+
+
+# N x K arrays a reference step holds at its peak beyond the built model, per profile family, and
+# doubles per agent: measured with benchmarks/bench_memory.py (gradient mode, coverage or residual)
+STEP_ARRAYS = {"signed": 7, "free": 8, "vonmises": 9}
+STEP_PER_AGENT = 16
+
+
+def step_bytes(model: Model, state: State) -> int:
+    """Bytes a reference step adds to the built model at its peak: its NumPy temporaries and the new
+    state. The memory check before the first step counts this (docs/performance.md, "Memory")."""
+    return 8 * model.n_agents * (STEP_ARRAYS[model.family.name] * model.n_tasks + STEP_PER_AGENT)
 
 
 def step(model: Model, state: State, draws: dict) -> tuple[State, float]:

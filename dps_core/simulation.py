@@ -26,9 +26,9 @@ import numpy as np
 from . import interrupts
 from . import params as P
 from .archive import ArchiveWriter, open_archive
-from .assembly import TopologyContext, assemble, check_memory
+from .assembly import TopologyContext, assemble, check_memory, state_bytes
 from .backend import backend as _backend
-from .backend import kernel_step
+from .backend import kernel_step, kernel_step_bytes
 from .config import Component, Config, load_config
 from .context import StepContext
 from .errors import ArchiveError, ArchiveWriteError, ConfigError, DPSError, NumericalError, PluginError, call_plugin
@@ -267,7 +267,9 @@ class Simulation:
         max_fraction = config.run.max_memory_fraction
         if scen is not None:
             n, k = call_plugin(scen.plugin, f"scenario '{scen.name}' (size)", scen.spec.size, scen.params)
-            check_memory(int(n), int(k), max_fraction)
+            check_memory(
+                state_bytes(int(n), int(k), config.profile.family), max_fraction, f"a state of {n} agents x {k} tasks"
+            )
             ctx = ScenarioContext(scen.params, config, np.random.Generator(np.random.PCG64(ss_scenario)), base_dir)
             setup = call_plugin(scen.plugin, f"scenario '{scen.name}' (build)", scen.spec.build, ctx)
             if not isinstance(setup, Setup):
@@ -276,7 +278,8 @@ class Simulation:
                 )
         else:
             assert setup is not None
-            check_memory(setup.n_agents, np.asarray(setup.demand).shape[-1], max_fraction)
+            n, k = setup.n_agents, np.asarray(setup.demand).shape[-1]
+            check_memory(state_bytes(n, k, config.profile.family), max_fraction, f"a state of {n} agents x {k} tasks")
         self.scenario_plugin = scen.plugin if scen is not None else "(arrays)"
         self.setup_info = dict(setup.info)
         self.agent_labels, self.task_labels = setup.agent_labels, setup.task_labels
@@ -291,6 +294,11 @@ class Simulation:
             init_seed=ss_init,
         )
         self._step = kernel_step(self.model)
+        check_memory(
+            kernel_step_bytes(self.model, self.state),
+            max_fraction,
+            f"a step of {self.model.n_agents} agents x {self.model.n_tasks} tasks ({self.backend} kernel) beyond its state",
+        )
         self.series_names = ["change"] + [s for b in self.metric_specs for s in b.spec.series]
         self.config = config = _without_other_family_snapshots(config, self.state)
         for name in config.archive.snapshots:
