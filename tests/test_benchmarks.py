@@ -12,6 +12,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE = {
     # script: (arguments, fragments of its output that show each measurement ran)
     "bench_kernel.py": (["--smoke"], ["in-place NumPy", "idiomatic NumPy", "dps compiled", "bytes bound"]),
+    "bench_end_to_end.py": (["--smoke"], ["run+archive"]),
     "bench_memory.py": (["--n", "2e4", "--steps", "1"], ["peak while stepping", "the memory check estimates"]),
     "bench_archive.py": (["--smoke"], ["## inspect"]),
     "bench_sweep.py": (["--smoke"], ["local1", "local2", "dask2"]),

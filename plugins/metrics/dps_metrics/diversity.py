@@ -31,7 +31,8 @@ def profiles_as_distributions(S: np.ndarray, signed: bool = False) -> np.ndarray
     """Each row as a probability distribution over tasks: s^2 for signed atoms, else |s|/sum|s|."""
     P = S * S if signed else np.abs(S)
     tot = P.sum(axis=1, keepdims=True)
-    return P / np.where(tot > 0, tot, 1.0)
+    P /= np.where(tot > 0, tot, 1.0)  # in place: one N x K array, not two
+    return P
 
 
 def abundances(w: np.ndarray) -> np.ndarray:
@@ -80,23 +81,39 @@ def hill_numbers(p: np.ndarray, Zp: np.ndarray, qs=(0.0, 1.0, 2.0)) -> dict[floa
     return out
 
 
-def entropy(P: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) of each row of a distribution (or of a single distribution)."""
-    P = np.asarray(P, dtype=np.float64)
+_ROWS = 2048  # rows per block in `entropy`: its temporaries stay in the cache
+
+
+def _row_entropy(P: np.ndarray) -> np.ndarray:
     return -(P * np.log(np.maximum(P, _TINY))).sum(axis=-1)
 
 
-def mutual_information(P: np.ndarray, p: np.ndarray) -> float:
+def entropy(P: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) of each row of a distribution (or of a single distribution). Many
+    rows are taken in blocks, with the same result: each row's sum is the same whatever the block."""
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or len(P) <= _ROWS:
+        return _row_entropy(P)
+    out = np.empty(len(P))
+    for a in range(0, len(P), _ROWS):
+        out[a : a + _ROWS] = _row_entropy(P[a : a + _ROWS])
+    return out
+
+
+def mutual_information(P: np.ndarray, p: np.ndarray, row_entropy: np.ndarray | None = None) -> float:
     """I(agent; task) = H(sum_i p_i P_i) - sum_i p_i H(P_i), in nats; exp(I) is the effective
-    number of distinct roles."""
+    number of distinct roles. `row_entropy`: H(P_i) when already computed."""
     mixture = p @ P
-    return float(entropy(mixture) - p @ entropy(P))
+    return float(entropy(mixture) - p @ (entropy(P) if row_entropy is None else row_entropy))
 
 
-def specialisation(P: np.ndarray) -> float:
-    """1 - mean_i H(P_i) / log K: 0 for uniform generalists, 1 for single-task specialists."""
+def specialisation(P: np.ndarray, row_entropy: np.ndarray | None = None) -> float:
+    """1 - mean_i H(P_i) / log K: 0 for uniform generalists, 1 for single-task specialists.
+    `row_entropy`: H(P_i) when already computed."""
     K = P.shape[1]
-    return float(1.0 - entropy(P).mean() / np.log(K)) if K > 1 else 1.0
+    if K < 2:
+        return 1.0
+    return float(1.0 - (entropy(P) if row_entropy is None else row_entropy).mean() / np.log(K))
 
 
 def ring_kernel_row(K: int, kappa: float) -> np.ndarray:

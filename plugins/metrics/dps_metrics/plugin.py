@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal
 
 import attrs
@@ -14,9 +15,24 @@ from . import spatial as spt
 from .optimum import reference_optimum, total_demand
 from .robustness import robustness
 
+# arrays several metrics need, computed once per evaluation: one context is one state
+_DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _derived(ctx, key: str, make):
+    values = _DERIVED.setdefault(ctx, {})
+    if key not in values:
+        values[key] = make()
+    return values[key]
+
 
 def _distributions(ctx) -> np.ndarray:
-    return dv.profiles_as_distributions(ctx.S, signed=ctx.model.family.name == "signed")
+    """The profiles as distributions over tasks (shared by every metric of one evaluation: read only)."""
+    return _derived(ctx, "P", lambda: dv.profiles_as_distributions(ctx.S, signed=ctx.model.family.name == "signed"))
+
+
+def _row_entropy(ctx) -> np.ndarray:
+    return _derived(ctx, "H", lambda: dv.entropy(_distributions(ctx)))
 
 
 def _ring_kappa(ctx, value: float | None) -> float | None:
@@ -32,7 +48,7 @@ def _ring_kappa(ctx, value: float | None) -> float | None:
 
 
 def _specialisation(ctx):
-    return dv.specialisation(_distributions(ctx))
+    return dv.specialisation(_distributions(ctx), _row_entropy(ctx))
 
 
 # --- heterogeneity: Hill numbers ---------------------------------------------------------------------
@@ -87,7 +103,7 @@ def _hill(ctx):
 
 def _mutual_information(ctx):
     P = _distributions(ctx)
-    info = dv.mutual_information(P, dv.abundances(ctx.w))
+    info = dv.mutual_information(P, dv.abundances(ctx.w), _row_entropy(ctx))
     return {"mutual_information": info, "effective_roles": float(np.exp(info))}
 
 

@@ -9,6 +9,7 @@ from dps_metrics import (
     abundances,
     bhattacharyya_profiles,
     demand_modes,
+    entropy,
     hill_numbers,
     kept_share,
     mutual_information,
@@ -112,6 +113,17 @@ def test_mutual_information_and_specialisation():
     assert specialisation(np.eye(6)) == pytest.approx(1.0)
     assert specialisation(np.full((3, 6), 1 / 6)) == pytest.approx(0.0, abs=1e-15)
     assert specialisation(np.array([[0.5, 0.5, 0, 0]])) == pytest.approx(0.5)  # 1 - log 2 / log 4
+
+
+def test_many_rows_give_the_entropy_of_each_row_alone():
+    # entropy takes many rows in blocks; each row's value must be what that row alone gives, and
+    # the shared row entropies must leave mutual information and specialisation unchanged
+    P = profiles_as_distributions(np.random.default_rng(2).random((5000, 16)) ** 4)
+    h = entropy(P)
+    assert np.array_equal(h[[0, 2047, 2048, 4999]], [entropy(P[i]) for i in (0, 2047, 2048, 4999)])
+    p = np.full(len(P), 1 / len(P))
+    assert mutual_information(P, p, h) == mutual_information(P, p)
+    assert specialisation(P, h) == specialisation(P)
 
 
 def test_signed_atoms_become_squared_distributions():
