@@ -79,8 +79,10 @@ class Mixing:
     def gather(self, Y: np.ndarray) -> np.ndarray:
         """Z = M Y."""
         g = self.gamma
-        if self.name == "mean_field":
-            return (1 - g) * Y + g * self.c * Y.sum(axis=0, keepdims=True)
+        if self.name == "mean_field":  # one N x K array, not two: the same arithmetic in place
+            Z = np.multiply(Y, 1 - g)
+            Z += g * self.c * Y.sum(axis=0, keepdims=True)
+            return Z
         if self.topology.kind == "complete":
             if self.name == "shared":
                 return Y + g * self._others_mean(Y)
