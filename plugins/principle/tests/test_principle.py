@@ -96,6 +96,30 @@ def test_law1_on_a_users_config(tmp_path):
     assert {row["step"] for row in runs} == {300}  # the user's run length, not the embedded design's
 
 
+@pytest.mark.slow
+def test_law3_on_a_users_config_keeps_its_mixing_and_the_control_removes_trade(tmp_path):
+    cfg = tmp_path / "mine.toml"
+    text = (EXAMPLES / "spatial_ring.toml").read_text().replace("steps = 3000", "steps = 200")
+    cfg.write_text(text.replace("agents = 240", "agents = 40").replace('name = "conservative"', 'name = "shared"'))
+    out = tmp_path / "p"
+    assert main(["principle", "law3", "--config", str(cfg), "--seeds", "2", "-o", str(out), "--workers", "0"]) == 0
+    r = _laws(out)["law3"]
+    assert r["applies"] and r["control"]["verdict"] == "fails"
+    assert [s["statistic"] for s in r["diagnostic"]["statistics"]] == [
+        "scale (permuted labels)",
+        "scale (rewired)",
+        "scale (no trade)",
+    ]
+    from dps_core import Sweep, open_archive
+
+    for name, gamma in (("experiment", 0.5), ("control", 0.0), ("diagnostic-no-trade", 0.0)):
+        for row in Sweep(out / "law3" / name).records():
+            with open_archive(out / "law3" / name / row["archive"]) as ar:
+                mixing = ar.config_dict["mixing"]
+            assert (mixing["name"], mixing["gamma"]) == ("shared", gamma), name  # the user's mixing, trade or none
+            assert row["step"] == 200  # the user's run length
+
+
 def test_best_homogeneous_free_profiles_copy_the_demand_exactly():
     # with free profiles and alpha = 1, identical agents whose profile is the demand's own shape meet
     # all of it (each agent makes w_i * d / sum(d); the demand sums to sum(w)): efficacy 1
