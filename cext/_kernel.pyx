@@ -40,7 +40,11 @@ cdef extern from *:
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    #if __GNUC__ >= 12
+        if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3";
+    #else
         if (__builtin_cpu_supports("avx2")) return "avx2";
+    #endif
         return "x86-64 baseline";
     #else
         return "portable C (no clones)";
@@ -194,7 +198,8 @@ def has_openmp():
 
 
 def isa():
-    """The instruction set the row kernels run with on this CPU ('avx512f', 'avx2', 'x86-64 baseline')."""
+    """The instruction set the row kernels run with on this CPU ('avx512f', 'x86-64-v3', 'x86-64 baseline';
+    'avx2' instead of 'x86-64-v3' when built with GCC < 12)."""
     return dps_isa().decode()
 
 

@@ -17,9 +17,12 @@
 #define DPS_TINY 1e-300
 #define DPS_TWO_PI 6.283185307179586
 
-/* Row functions are compiled for AVX-512, AVX2 and the baseline, and the best one the CPU has is
- * picked at load time (as NumPy does). The clones give identical results: contraction into FMA
- * is off, reductions are written with a fixed order, and dps_exp is plain IEEE arithmetic. */
+/* Row functions are compiled for AVX-512, x86-64-v3 (AVX2 with FMA) and the x86-64 baseline, and
+ * the best one the CPU has is picked at load time (as NumPy does). The build contracts a * b + c
+ * into fused multiply-add (-ffp-contract=fast) where the instruction set has it: the AVX-512 and
+ * x86-64-v3 clones; the baseline has no FMA and computes exactly what it did with contraction off.
+ * So the clones agree to rounding, not bit for bit; each is deterministic, and every reduction
+ * still runs in the order written here, so results do not depend on the thread count. */
 /* Non-temporal stores are weakly ordered: a pass that uses them calls dps_sfence before its
  * results are read by another thread (the end of the parallel region). */
 /* helpers are always inlined into the row functions, so that they are compiled for the clone's
@@ -30,7 +33,10 @@
 #define DPS_INLINE static inline
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
+#define DPS_HOT __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"), noinline))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* GCC before 12 cannot dispatch on x86-64-v3: its AVX2 clone has no FMA */
 #define DPS_HOT __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
 #else
 #define DPS_HOT
@@ -80,9 +86,10 @@ DPS_INLINE double dps_exp(double x) {
 /* Reductions over a row with DPS_LANES = 16 independent accumulators (lane j takes the entries
  * k = j mod 16), combined in a fixed tree: they are not bound by the latency of one long chain of
  * additions, and the order of every addition is fixed in the source, so results do not depend on
- * the instruction set or the thread count. With GCC/Clang the lanes are two 8-double vectors
- * (vector extensions: one AVX-512 register, two AVX2 ones or four SSE2 ones, the same IEEE
- * operations on each); other compilers run the same arithmetic as plain loops. */
+ * the thread count (with FMA, a product added to a lane is rounded once instead of twice). With
+ * GCC/Clang the lanes are two 8-double vectors (vector extensions: one AVX-512 register, two AVX2
+ * ones or four SSE2 ones, the same IEEE operations on each); other compilers run the same
+ * arithmetic as plain loops. */
 #define DPS_LANES 16
 
 DPS_INLINE double dps_tree(const double *s) {

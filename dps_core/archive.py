@@ -97,7 +97,7 @@ def snapshot_dims(name: str, shape: tuple, n_agents: int, n_tasks: int) -> list[
 
 
 def _kernel_label(backend: str, isa: str) -> str:
-    """'compiled (avx2)' or 'reference': the kernel and, for the compiled one, its instruction set."""
+    """'compiled (avx512f)' or 'reference': the kernel and, for the compiled one, its instruction set."""
     return f"{backend} ({isa})" if isa else backend
 
 

@@ -31,8 +31,8 @@ def backend() -> str:
 
 
 def instruction_set(kind: str) -> str:
-    """The instruction set the compiled row kernels run with on this CPU ('avx512f', 'avx2',
-    'baseline'); '' for the reference kernel, whose results do not depend on it."""
+    """The instruction set the compiled row kernels run with on this CPU ('avx512f', 'x86-64-v3',
+    'x86-64 baseline'); '' for the reference kernel, whose results do not depend on it."""
     mod = _compiled()[0]
     return str(mod.isa()) if kind == "compiled" and mod is not None else ""
 

@@ -286,7 +286,7 @@ def test_bit_identical_for_one_and_two_threads_without_learning(family, signal):
 def test_isa_names_the_clone_the_cpu_runs():
     from dps_core import compiled
 
-    assert compiled.isa() in ("avx512f", "avx2", "x86-64 baseline", "portable C (no clones)")
+    assert compiled.isa() in ("avx512f", "x86-64-v3", "avx2", "x86-64 baseline", "portable C (no clones)")
 
 
 FUSED_CASES = [(f, m) for f in FAMILIES for m in MODES if not (m["name"] == "tatonnement" and f != "free")]
