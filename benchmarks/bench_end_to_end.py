@@ -8,9 +8,11 @@ Three levels per run, seconds per step:
 - `run+archive`: `Simulation.run` writing the archive (adds time series, snapshots, checkpoints).
 
 The compiled kernel's gain over the reference is reported at each level: what the kernel gains
-survives end to end when the three ratios agree.
+survives end to end when the three ratios agree. Each process keeps freed memory for reuse, as the
+`dps` command does (`dps_core.keep_freed_memory`); `--return-freed-memory` measures glibc's default.
 
 Usage: python benchmarks/bench_end_to_end.py [--agents 1e5] [--steps 200] [--rounds 3] [--smoke]
+       [--return-freed-memory]
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "generic.toml"
 LEVELS = ("step", "run", "run+archive")
 
 
-def child(agents: int, steps: int) -> dict[str, float]:
+def child(agents: int, steps: int, keep: bool) -> dict[str, float]:
     """One process: the three levels with the kernel this process runs; seconds per step."""
-    from dps_core import Simulation, backend
+    from dps_core import Simulation, backend, keep_freed_memory
+
+    if keep:
+        keep_freed_memory(children=False)
 
     cfg = tomllib.loads(EXAMPLE.read_text())
     cfg["scenario"]["agents"] = agents
@@ -60,25 +65,31 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--smoke", action="store_true", help="1,000 agents, 40 steps, one round: checks the script")
+    ap.add_argument("--return-freed-memory", action="store_true", help="glibc's default instead of the dps command's")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     agents, steps, rounds = int(float(args.agents)), args.steps, args.rounds
     if args.smoke:
         agents, steps, rounds = 1000, 40, 1
     if args.child:
-        print(json.dumps(child(agents, steps)))
+        print(json.dumps(child(agents, steps, not args.return_freed_memory)))
         return
     times: dict[str, dict[str, list[float]]] = {k: {lv: [] for lv in LEVELS} for k in ("compiled", "reference")}
     for _ in range(rounds):
         for kernel in times:
             env = {**os.environ, "DPS_PUREPYTHON": "1" if kernel == "reference" else "0"}
             cmd = [sys.executable, __file__, "--child", "--agents", str(agents), "--steps", str(steps)]
+            cmd += ["--return-freed-memory"] if args.return_freed_memory else []
             res = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
             if res["backend"] != kernel:
                 sys.exit(f"bench_end_to_end: asked for the {kernel} kernel, the process ran {res['backend']}")
             for lv in LEVELS:
                 times[kernel][lv].append(res[lv])
+    memory = (
+        "returned to the system (glibc's default)" if args.return_freed_memory else "kept for reuse (as `dps` does)"
+    )
     print(f"examples/generic.toml with {agents} agents, {steps} steps, median of {rounds} round(s); seconds per step")
+    print(f"freed memory {memory}")
     print(f"{'level':<12} {'compiled':>10} {'reference':>10} {'gain':>6}")
     for lv in LEVELS:
         c, r = statistics.median(times["compiled"][lv]), statistics.median(times["reference"][lv])

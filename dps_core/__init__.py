@@ -54,6 +54,7 @@ _LAZY = {
     "StepContext": "context",
     "rotate_rows": "demand",
     "get_logger": "logs",
+    "keep_freed_memory": "malloc",
     "entropy_rows": "model",
     "RunResult": "simulation",
     "ScenarioContext": "simulation",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from .context import StepContext
     from .demand import rotate_rows
     from .logs import get_logger
+    from .malloc import keep_freed_memory
     from .model import entropy_rows
     from .plotting import PlotContext, plot_archive, plot_sweep, save_figure
     from .simulation import RunResult, ScenarioContext, Simulation
@@ -105,6 +107,7 @@ __all__ = [
     "Topology",
     "backend",
     "threads",
+    "keep_freed_memory",
     "Sweep",
     # configuration
     "Config",

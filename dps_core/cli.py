@@ -25,6 +25,7 @@ from .config import parse_override
 from .errors import DPSError, call_plugin
 from .interrupts import RunInterrupted
 from .logs import configure_cli_logging
+from .malloc import keep_freed_memory
 from .registry import Registry
 
 __all__ = ["main"]
@@ -526,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
             args.registry = registry
             configure_cli_logging(args.verbose)
+        if as_process:  # the command's own process policy, like its logging (dps_core/malloc.py)
+            keep_freed_memory()
         if args.command in _DEFERRED_SIGNALS:
             with interrupts.deferred_signals(restore=not as_process):
                 code = args.func(args)  # a signal noted while parsing stops the run before it starts
