@@ -29,6 +29,7 @@ _TINY = 1e-300
 
 def profiles_as_distributions(S: np.ndarray, signed: bool = False) -> np.ndarray:
     """Each row as a probability distribution over tasks: s^2 for signed atoms, else |s|/sum|s|."""
+    S = np.asarray(S, dtype=np.float64)  # integer profiles too: the division below is in place
     P = S * S if signed else np.abs(S)
     tot = P.sum(axis=1, keepdims=True)
     P /= np.where(tot > 0, tot, 1.0)  # in place: one N x K array, not two

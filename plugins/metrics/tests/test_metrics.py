@@ -129,6 +129,8 @@ def test_many_rows_give_the_entropy_of_each_row_alone():
 def test_signed_atoms_become_squared_distributions():
     A = np.array([[0.6, -0.8], [1.0, 0.0]])
     np.testing.assert_allclose(profiles_as_distributions(A, signed=True), [[0.36, 0.64], [1.0, 0.0]])
+    # integer counts (e.g. read from a table) become distributions too
+    np.testing.assert_array_equal(profiles_as_distributions(np.array([[1, 3], [0, 0]])), [[0.25, 0.75], [0.0, 0.0]])
 
 
 def test_demand_modes():
