@@ -21,8 +21,13 @@ signal each written once and read once to reach the neighbours (4 N*K): 6 N*K * 
 `ns/entry` is seconds per step / (N*K + E*K), E the number of directed edges: the step's work.
 The `cpu` columns are CPU seconds of the process per step (time.process_time, every thread), the
 same interleaved rounds: on a shared machine they do not count the time spent waiting for a core.
+The process keeps freed memory for reuse, as the `dps` command does (`dps_core.keep_freed_memory`):
+with glibc's default the comparators' N x K temporaries are returned to the system and faulted in
+again every step, and that churn slowed the next two-thread step by up to 25 % at N = 1e6.
+`--return-freed-memory` measures glibc's default.
 
 Usage: python benchmarks/bench_kernel.py [--sizes 1e4,1e5] [--configs all] [--rounds 7] [--smoke]
+       [--return-freed-memory]
 """
 
 from __future__ import annotations
@@ -198,8 +203,11 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median and range)")
     ap.add_argument("--no-reference", action="store_true", help="do not time dps's NumPy reference kernel")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and 2 rounds: checks the script in seconds")
+    ap.add_argument("--return-freed-memory", action="store_true", help="glibc's default instead of the dps command's")
     args = ap.parse_args(argv)
-    from dps_core import compiled
+    from dps_core import compiled, keep_freed_memory
+
+    kept = not args.return_freed_memory and keep_freed_memory(children=False)
 
     if args.smoke:
         args.sizes, args.rounds = "2e3", 2
@@ -212,7 +220,8 @@ def main(argv=None) -> None:
     print(f"CPU: {cpu_description()}; {os.cpu_count()} logical CPUs")
     print(
         f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {kernel_isa()}; NumPy {np.__version__}; {mesa}; "
-        f"copy bandwidth {bw / 1e9:.1f} GB/s (this process); K = {K}; {args.rounds} interleaved rounds"
+        f"copy bandwidth {bw / 1e9:.1f} GB/s (this process); K = {K}; {args.rounds} interleaved rounds; "
+        f"freed memory {'kept for reuse (as `dps` does)' if kept else 'returned to the system'}"
     )
     for name in names:
         for n in [int(float(s)) for s in args.sizes.split(",")]:
