@@ -18,7 +18,7 @@ blocks of 256 rows combined in a fixed order, so results are bit-identical for a
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, fabs, log, pow, sqrt
+from libc.math cimport cos, exp, fabs, log, pow, sin, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -68,7 +68,7 @@ cdef extern from "dps_rows.h" nogil:
     void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
-    void dps_vonmises_row(double mu, double kappa, const double* cx, const double* sx, double* S, int K)
+    void dps_vonmises_row(double cm, double sm, double kappa, const double* cx, const double* sx, double* S, int K)
     void dps_produce_row(double w, const double* C, const double* S, double* Y, double alpha, int K)
     void dps_mix_row(int csr, double a, double b, double gamma, const int64_t* indptr, const int64_t* indices,
                      const double* data, const double* X, const dps_ring* rg, const double* v, const double* colsum,
@@ -88,9 +88,14 @@ cdef extern from "dps_rows.h" nogil:
                            const double* xi, double ns, double* out, int K)
     double dps_ascend_signed(const double* P, const double* T, double step, const double* xi, double ns,
                              double* out, int K)
-    double dps_ascend_vonmises(double mu, double kappa, const double* cx, const double* sx, const double* S, const double* T,
-                               double tsum, double step, double step_k, const double* xi, double ns,
-                               double kmin, double kmax, double* mu_out, double* kappa_out, int K)
+    double dps_ascend_vonmises(double mu, double kappa, double cm, double sm, const double* cx, const double* sx,
+                               const double* S, const double* T, double tsum, double step, double step_k,
+                               const double* xi, double ns, double kmin, double kmax, double* mu_out,
+                               double* kappa_out, int K)
+    double dps_update_vonmises(const double* h, const double* S, double w, double alpha, double mu, double kappa,
+                               double cm, double sm, const double* cx, const double* sx, double step, double step_k,
+                               const double* xi, double ns, double kmin, double kmax, double* mu_out,
+                               double* kappa_out, double* gw, int K)
 
 DEF BLOCK = 256
 DEF TINY = 1e-300
@@ -220,14 +225,21 @@ cdef inline const int64_t* iptr(const int64_t[::1] a) noexcept nogil:
 
 cdef inline void produce_row(int family, const double* P_row, double mu, double kappa, const double* cxp,
                              const double* sxp, double* S_row, bint store_y, double w, const double* C_row,
-                             double* Y_row, double alpha, int K) noexcept nogil:
+                             double* Y_row, double alpha, int K, double* cs) noexcept nogil:
     """S_i from agent i's profile parameters (S_row == P_row: signed atoms are their own profiles),
-    and Y_i = w_i C_i S_i^alpha if store_y."""
+    and Y_i = w_i C_i S_i^alpha if store_y. von Mises: cos mu and sin mu go to cs[0], cs[1] for the
+    update to reuse, unless cs is NULL."""
     cdef int k
+    cdef double cm, sm
     if family == FREE:
         dps_softmax_row(P_row, S_row, K)
     elif family == VONMISES:
-        dps_vonmises_row(mu, kappa, cxp, sxp, S_row, K)
+        cm = cos(mu)
+        sm = sin(mu)
+        if cs != NULL:
+            cs[0] = cm
+            cs[1] = sm
+        dps_vonmises_row(cm, sm, kappa, cxp, sxp, S_row, K)
     elif S_row != P_row:
         for k in range(K):
             S_row[k] = P_row[k]
@@ -258,7 +270,7 @@ def produce(Params prm, double[:, ::1] P, double[::1] mu, double[::1] kappa, dou
             produce_row(family, NULL if family == VONMISES else Pp + i * K, mup[i] if family == VONMISES else 0.0,
                         kap[i] if family == VONMISES else 0.0, cxp, sxp, Sp + i * K, store_y,
                         wp[i] if store_y else 0.0, NULL if Cp == NULL else Cp + i * K,
-                        Yp + i * K if store_y else NULL, alpha, K)
+                        Yp + i * K if store_y else NULL, alpha, K, NULL)
 
 
 def colsum(double[:, ::1] X, double[::1] out, double[:, ::1] partial, double[::1] v):
@@ -510,13 +522,13 @@ cdef void fill_upd(Upd* U, Params prm, int K, double[:, ::1] P, double[::1] mu, 
 
 
 cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double* s_row, const double* y_row,
-                            double* t, double* q) noexcept nogil:
+                            double* t, double* q, const double* cs) noexcept nogil:
     """The mode's update of agent i from its net price h (overwritten), learning by doing, and
     agent i's largest change. s_is_new: P_new is S's buffer (row i of S is read only for agent i,
     before it is overwritten; not allowed with learning, which reads S after the update)."""
     cdef int mode = U.mode, family = U.family, K = U.K, k
     cdef double alpha = U.alpha, dt = U.dt, wi = U.w[i]
-    cdef double c, sa, tsum, gw, ch, drive, self_ov, top, tot, v, m, val, sc, s_new
+    cdef double c, sa, tsum, gw, ch, drive, self_ov, top, tot, v, m, val, sc, s_new, cm, sm
     cdef bint fast
     cdef double* Cp = U.Cp
     cdef const double* crow = NULL if Cp == NULL else Cp + i * K
@@ -529,13 +541,22 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
     tsum = 0.0
     gw = 0.0
     ch = 0.0
+    cm = 0.0
+    sm = 0.0
+    if family == VONMISES:  # cos mu and sin mu as the produce step computed them, or again
+        cm = cos(U.mup[i]) if cs == NULL else cs[0]
+        sm = sin(U.mup[i]) if cs == NULL else cs[1]
     # the common case in fewer sweeps over the row (same arithmetic): production not stored (so
-    # alpha = 1 and capabilities all ones), a gradient-type mode, free or signed profiles
+    # alpha = 1 and capabilities all ones), a gradient-type mode, no specialisation penalty
     fast = (y_row == NULL and mode != TATONNEMENT and mode != LCA and mode != IMITATION
-            and (family == SIGNED or (family == FREE and U.lam_s == 0.0)))
+            and (family == SIGNED or U.lam_s == 0.0))
     if fast and family == FREE:
         ch = dps_update_free(h, srow(U.s_is_new, s_row, q, K), Pp + i * K, wi, alpha, U.step_p,
                              NULL if n2 == NULL else n2 + i * K, U.noise_scale, t, Pn + i * K, &gw, K)
+    elif fast and family == VONMISES:
+        ch = dps_update_vonmises(h, s_row, wi, alpha, U.mup[i], U.kap[i], cm, sm, U.cxp, U.sxp, U.step_p, U.step_k,
+                                 NULL if U.n1 == NULL else U.n1 + i, U.noise_scale, U.kappa_min, U.kappa_max,
+                                 U.mun + i, U.kan + i, &gw, K)
     elif fast:
         ch = dps_update_signed(h, Pp + i * K, wi, U.step_p, NULL if n2 == NULL else n2 + i * K, U.noise_scale,
                                t, Pn + i * K, &gw, K)
@@ -594,12 +615,12 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
             if sc < 0:
                 sc = 0.0
             U.w_new[i] = (1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * sc
-        m = dps_nanmax(m, ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, 0.0,
+        m = dps_nanmax(m, ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, 0.0, cm, sm,
                                  U.mup, U.kap, U.cxp, U.sxp, NULL, NULL, 0.0, U.kappa_min, U.kappa_max,
                                  Pn, U.mun, U.kan))
     elif mode != IMITATION:
         if not fast:
-            ch = ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, U.step_k,
+            ch = ascend(family, i, K, Pp, srow(U.s_is_new, s_row, q, K), t, tsum, U.step_p, U.step_k, cm, sm,
                         U.mup, U.kap, U.cxp, U.sxp, n2, U.n1, U.noise_scale, U.kappa_min, U.kappa_max,
                         Pn, U.mun, U.kan)
         m = dps_nanmax(m, ch)
@@ -662,7 +683,7 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
             else:
                 for k in range(K):
                     h[k] = Gp[i * K + k]
-            update_row(&U, i, h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, t, q)
+            update_row(&U, i, h, Sp + i * K, NULL if Yp == NULL else Yp + i * K, t, q, NULL)
         dps_sfence()  # the new rows may have been stored non-temporally
         free(h)
         free(t)
@@ -678,16 +699,17 @@ cdef inline const double* srow(bint s_is_new, const double* s_row, double* q, in
 
 
 cdef inline double ascend(int family, Py_ssize_t i, int K, double* Pp, const double* s_row, double* t, double tsum,
-                          double step_p, double step_k, double* mu, double* kappa, double* cxp, double* sxp,
-                          double* n2, double* n1, double ns, double kmin, double kmax, double* Pn,
-                          double* mu_new, double* kappa_new) noexcept nogil:
-    """The family's gradient step for agent i (with noise where given); returns the change."""
+                          double step_p, double step_k, double cm, double sm, double* mu, double* kappa,
+                          double* cxp, double* sxp, double* n2, double* n1, double ns, double kmin, double kmax,
+                          double* Pn, double* mu_new, double* kappa_new) noexcept nogil:
+    """The family's gradient step for agent i (with noise where given); returns the change. cm, sm:
+    cos and sin of agent i's von Mises centre."""
     if family == FREE:
         return dps_ascend_free(Pp + i * K, s_row, t, tsum, step_p, NULL if n2 == NULL else n2 + i * K, ns,
                                Pn + i * K, K)
     if family == SIGNED:
         return dps_ascend_signed(Pp + i * K, t, step_p, NULL if n2 == NULL else n2 + i * K, ns, Pn + i * K, K)
-    return dps_ascend_vonmises(mu[i], kappa[i], cxp, sxp, s_row, t, tsum, step_p, step_k,
+    return dps_ascend_vonmises(mu[i], kappa[i], cm, sm, cxp, sxp, s_row, t, tsum, step_p, step_k,
                                NULL if n1 == NULL else n1 + i, ns, kmin, kmax, mu_new + i, kappa_new + i, K)
 
 
@@ -751,6 +773,7 @@ def fused(Params prm, int band_g, int band_s, int tile,
     cdef double* ringS
     cdef double* ringY
     cdef double* ringG
+    cdef double* ringCS  # cos mu and sin mu of the rows in ringS (von Mises), for the update to reuse
     cdef double* z
     cdef double* h
     cdef double* t
@@ -763,6 +786,7 @@ def fused(Params prm, int band_g, int band_s, int tile,
         ringS = <double*> malloc(R * K * sizeof(double))
         ringY = <double*> malloc(R * K * sizeof(double))
         ringG = <double*> malloc(R * K * sizeof(double))
+        ringCS = <double*> malloc(R * 2 * sizeof(double))
         z = <double*> malloc(K * sizeof(double))
         h = <double*> malloc(K * sizeof(double))
         t = <double*> malloc(K * sizeof(double))
@@ -798,7 +822,8 @@ def fused(Params prm, int band_g, int band_s, int tile,
                     produce_row(family, NULL if family == VONMISES else Pp + r * K,
                                 mup[r] if family == VONMISES else 0.0, kap[r] if family == VONMISES else 0.0,
                                 cxp, sxp, ringS + k * K if s_ring else Pp + r * K, store_y,
-                                wp[r] if store_y else 0.0, NULL if Cp == NULL else Cp + r * K, ringY + k * K, alpha, K)
+                                wp[r] if store_y else 0.0, NULL if Cp == NULL else Cp + r * K, ringY + k * K, alpha, K,
+                                ringCS + 2 * k)
                 # the signal of the node at offset c - band_g (its neighbours' rows are all produced)
                 gi = c - band_g
                 if gi >= -band_s and gi < Tb + band_s:
@@ -823,11 +848,13 @@ def fused(Params prm, int band_g, int band_s, int tile,
                     else:
                         memcpy(h, ringG + ((ui + W) & mask) * K, K * sizeof(double))
                     s_row = ringS + ((ui + W) & mask) * K if s_ring else Pp + r * K
-                    update_row(&U, r, h, s_row, ringY + ((ui + W) & mask) * K if store_y else NULL, t, q)
+                    update_row(&U, r, h, s_row, ringY + ((ui + W) & mask) * K if store_y else NULL, t, q,
+                               ringCS + 2 * ((ui + W) & mask))
             dps_sfence()  # the new rows may have been stored non-temporally
         free(ringS)
         free(ringY)
         free(ringG)
+        free(ringCS)
         free(z)
         free(h)
         free(t)

@@ -221,10 +221,9 @@ DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
 }
 
-/* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu: no trigonometry per task */
-DPS_HOT static void dps_vonmises_row(double mu, double kappa, const double *restrict cx, const double *restrict sx,
-                                     double *restrict S, int K) {
-    double cm = cos(mu), sm = sin(mu);
+/* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu (cm, sm: cos mu, sin mu): no trigonometry per task */
+DPS_HOT static void dps_vonmises_row(double cm, double sm, double kappa, const double *restrict cx,
+                                     const double *restrict sx, double *restrict S, int K) {
     for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
@@ -653,15 +652,14 @@ DPS_INLINE double dps_wrap(double v) {
     return r < 0 ? r + DPS_TWO_PI : r;
 }
 
-/* von Mises centre and concentration ascent; writes mu/kappa, returns the largest change.
- * sin(x_k - mu) and cos(x_k - mu) by angle addition from the tasks' precomputed sines and cosines. */
-DPS_HOT static double dps_ascend_vonmises(double mu, double kappa, const double *restrict cx, const double *restrict sx,
-                                          const double *restrict S, const double *restrict T, double tsum, double step,
-                                          double step_k, const double *xi, double ns, double kmin, double kmax,
-                                          double *mu_out, double *kappa_out, int K) {
-    double cm = cos(mu), sm = sin(mu);
-    double s_cx = dps_dot(S, cx, K), s_sx = dps_dot(S, sx, K), t_cx = dps_dot(T, cx, K), t_sx = dps_dot(T, sx, K);
-    double ssin = cm * s_sx - sm * s_cx, scos = cm * s_cx + sm * s_sx;  /* sum_k S_k sin(x_k - mu), cos */
+/* The von Mises centre and concentration step from the row sums s_* = sum_k S_k (cos x_k, sin x_k),
+ * t_* = sum_k T_k (cos x_k, sin x_k) and the angle addition formulas (cm, sm: cos mu, sin mu): sum_k S_k
+ * sin(x_k - mu) = cm s_sx - sm s_cx, and so on. Writes mu/kappa, returns the largest change. */
+DPS_INLINE double dps_vonmises_move(double mu, double kappa, double cm, double sm, double s_cx, double s_sx,
+                                    double t_cx, double t_sx, double tsum, double step, double step_k,
+                                    const double *xi, double ns, double kmin, double kmax, double *mu_out,
+                                    double *kappa_out) {
+    double ssin = cm * s_sx - sm * s_cx, scos = cm * s_cx + sm * s_sx;
     double tsin = cm * t_sx - sm * t_cx, tcos = cm * t_cx + sm * t_sx;
     double v = mu, m;
     if (step != 0.0) v = v + step * (kappa * (tsin - tsum * ssin));
@@ -675,6 +673,87 @@ DPS_HOT static double dps_ascend_vonmises(double mu, double kappa, const double 
     v = v > kmax ? kmax : v;
     *kappa_out = v;
     return dps_nanmax(m, fabs(v - kappa));
+}
+
+/* von Mises centre and concentration ascent from the drive T and its sum; returns the largest change */
+DPS_HOT static double dps_ascend_vonmises(double mu, double kappa, double cm, double sm, const double *restrict cx,
+                                          const double *restrict sx, const double *restrict S,
+                                          const double *restrict T, double tsum, double step, double step_k,
+                                          const double *xi, double ns, double kmin, double kmax, double *mu_out,
+                                          double *kappa_out, int K) {
+    double s_cx = dps_dot(S, cx, K), s_sx = dps_dot(S, sx, K), t_cx = dps_dot(T, cx, K), t_sx = dps_dot(T, sx, K);
+    return dps_vonmises_move(mu, kappa, cm, sm, s_cx, s_sx, t_cx, t_sx, tsum, step, step_k, xi, ns, kmin, kmax,
+                             mu_out, kappa_out);
+}
+
+/* dps_drive_row followed by dps_ascend_vonmises in the common case (capabilities all ones, alpha = 1,
+ * production not stored, no specialisation penalty), with the same operations in the same order (each
+ * of the six sums in its own 16 lanes, combined by dps_tree): the same results bit for bit, in one
+ * sweep over the row instead of seven, and T is never stored. Writes dJ/dw to *gw. */
+DPS_HOT static double dps_update_vonmises(const double *restrict h, const double *restrict S, double w, double alpha,
+                                          double mu, double kappa, double cm, double sm, const double *restrict cx,
+                                          const double *restrict sx, double step, double step_k, const double *xi,
+                                          double ns, double kmin, double kmax, double *mu_out, double *kappa_out,
+                                          double *gw, int K) {
+    double sg[DPS_LANES] = {0}, st[DPS_LANES] = {0}, sc[DPS_LANES] = {0}, ss[DPS_LANES] = {0};
+    double tc[DPS_LANES] = {0}, ts[DPS_LANES] = {0};
+    int k = 0;
+#ifdef DPS_VEC
+    dps_v8 g0 = {0}, g1 = {0}, t0 = {0}, t1 = {0}, c0 = {0}, c1 = {0}, s0 = {0}, s1 = {0};
+    dps_v8 u0 = {0}, u1 = {0}, v0 = {0}, v1 = {0};
+    for (; k + DPS_LANES <= K; k += DPS_LANES) {
+        dps_v8 h0 = dps_ld(h + k), h1 = dps_ld(h + k + 8), e0 = dps_ld(S + k), e1 = dps_ld(S + k + 8);
+        dps_v8 x0 = dps_ld(cx + k), x1 = dps_ld(cx + k + 8), y0 = dps_ld(sx + k), y1 = dps_ld(sx + k + 8);
+        dps_v8 a0 = alpha * h0 * (w * e0), a1 = alpha * h1 * (w * e1);
+        g0 += h0 * e0;
+        g1 += h1 * e1;
+        t0 += a0;
+        t1 += a1;
+        c0 += e0 * x0;
+        c1 += e1 * x1;
+        s0 += e0 * y0;
+        s1 += e1 * y1;
+        u0 += a0 * x0;
+        u1 += a1 * x1;
+        v0 += a0 * y0;
+        v1 += a1 * y1;
+    }
+    memcpy(sg, &g0, sizeof g0);
+    memcpy(sg + 8, &g1, sizeof g1);
+    memcpy(st, &t0, sizeof t0);
+    memcpy(st + 8, &t1, sizeof t1);
+    memcpy(sc, &c0, sizeof c0);
+    memcpy(sc + 8, &c1, sizeof c1);
+    memcpy(ss, &s0, sizeof s0);
+    memcpy(ss + 8, &s1, sizeof s1);
+    memcpy(tc, &u0, sizeof u0);
+    memcpy(tc + 8, &u1, sizeof u1);
+    memcpy(ts, &v0, sizeof v0);
+    memcpy(ts + 8, &v1, sizeof v1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            double a = alpha * h[k + j] * (w * S[k + j]);
+            sg[j] += h[k + j] * S[k + j];
+            st[j] += a;
+            sc[j] += S[k + j] * cx[k + j];
+            ss[j] += S[k + j] * sx[k + j];
+            tc[j] += a * cx[k + j];
+            ts[j] += a * sx[k + j];
+        }
+#endif
+    for (int j = 0; k + j < K; j++) {
+        double a = alpha * h[k + j] * (w * S[k + j]);
+        sg[j] += h[k + j] * S[k + j];
+        st[j] += a;
+        sc[j] += S[k + j] * cx[k + j];
+        ss[j] += S[k + j] * sx[k + j];
+        tc[j] += a * cx[k + j];
+        ts[j] += a * sx[k + j];
+    }
+    *gw = dps_tree(sg);
+    return dps_vonmises_move(mu, kappa, cm, sm, dps_tree(sc), dps_tree(ss), dps_tree(tc), dps_tree(ts),
+                             dps_tree(st), step, step_k, xi, ns, kmin, kmax, mu_out, kappa_out);
 }
 
 #endif
