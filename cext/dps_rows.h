@@ -52,20 +52,22 @@ DPS_INLINE void dps_sfence(void) {
 DPS_INLINE double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
 
 /* exp(x) within about 2 ulp (max relative error 4.3e-16 measured against glibc), written without
- * branches or library calls so that loops of it vectorise. Results below exp(-708) flush to 0.
+ * branches or library calls so that loops of it vectorise.
  * x = n ln2 + r with |r| <= ln2/2, then exp(r) by its Taylor polynomial to r^13 evaluated in
  * Estrin's scheme: the same terms as Horner's rule, but a dependency chain of 6 operations instead
- * of 26, so that a row's exponentials overlap in the pipeline instead of waiting on each other. */
-DPS_INLINE double dps_exp(double x) {
+ * of 26, so that a row's exponentials overlap in the pipeline instead of waiting on each other.
+ * dps_exp_in_range is right only for -708 <= x <= 709 (or NaN); dps_exp clamps x to that range
+ * first and then flushes results below exp(-708) to 0 and above to infinity. Inside the range the
+ * two compute the same operations, so rows whose arguments are known to lie there take the first
+ * (fewer operations per entry) with the same results bit for bit. */
+DPS_INLINE double dps_exp_in_range(double x) {
     const double log2e = 1.4426950408889634;
     const double ln2_hi = 6.93147180369123816490e-01; /* trailing zero bits: n * ln2_hi is exact */
     const double ln2_lo = 1.90821492927058770002e-10;
     const double shifter = 6755399441055744.0;       /* 1.5 * 2^52: adding it rounds to an integer */
-    double xc = x < -708.0 ? -708.0 : x;
-    xc = xc > 709.0 ? 709.0 : xc;
-    double t = xc * log2e + shifter;
+    double t = x * log2e + shifter;
     double n = t - shifter;
-    double r = (xc - n * ln2_hi) - n * ln2_lo;       /* |r| <= ln2 / 2; truncation after r^13 < 2e-16 */
+    double r = (x - n * ln2_hi) - n * ln2_lo;        /* |r| <= ln2 / 2; truncation after r^13 < 2e-16 */
     double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
     double p01 = 1.0 + r, p23 = 0.5 + r * (1.0 / 6.0), p45 = 1.0 / 24.0 + r * (1.0 / 120.0);
     double p67 = 1.0 / 720.0 + r * (1.0 / 5040.0), p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
@@ -77,7 +79,13 @@ DPS_INLINE double dps_exp(double x) {
     int64_t bits = (ti - 0x4338000000000000LL + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, 8);
-    double out = p * scale;
+    return p * scale;
+}
+
+DPS_INLINE double dps_exp(double x) {
+    double xc = x < -708.0 ? -708.0 : x;
+    xc = xc > 709.0 ? 709.0 : xc;
+    double out = dps_exp_in_range(xc);
     out = x < -708.0 ? 0.0 : out;
     out = x > 709.782712893384 ? INFINITY : out;
     return out;
@@ -194,29 +202,40 @@ DPS_INLINE double dps_absdiff_max(const double *restrict a, const double *restri
     return bad ? NAN : m;
 }
 
-/* the largest entry (any NaN makes the caller's row NaN, whatever this returns) */
-DPS_INLINE double dps_max(const double *restrict a, int K) {
-    double m = a[0];
+/* the largest entry, and the smallest in *lo (any NaN makes the caller's row NaN, whatever these are) */
+DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
+    double m = a[0], l = a[0];
     int k = 0;
 #ifdef DPS_VEC
     if (K >= 8) {
-        dps_v8 m0 = dps_ld(a);
+        dps_v8 m0 = dps_ld(a), l0 = m0;
         for (k = 8; k + 8 <= K; k += 8) {
             dps_v8 x = dps_ld(a + k);
             m0 = dps_sel(x > m0, x, m0);
+            l0 = dps_sel(x < l0, x, l0);
         }
-        for (int j = 0; j < 8; j++) m = m0[j] > m ? m0[j] : m;
+        for (int j = 0; j < 8; j++) {
+            m = m0[j] > m ? m0[j] : m;
+            l = l0[j] < l ? l0[j] : l;
+        }
     }
 #endif
-    for (; k < K; k++) m = a[k] > m ? a[k] : m;
+    for (; k < K; k++) {
+        m = a[k] > m ? a[k] : m;
+        l = a[k] < l ? a[k] : l;
+    }
+    *lo = l;
     return m;
 }
 
 /* ---- produce --------------------------------------------------------------------------- */
 
 DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S, int K) {
-    double top = dps_max(L, K);
-    for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
+    double lo, top = dps_max_min(L, K, &lo);
+    if (top - lo <= 708.0) /* every L_k - top in [-708, 0] (false with a NaN or an infinity) */
+        for (int k = 0; k < K; k++) S[k] = dps_exp_in_range(L[k] - top);
+    else
+        for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
 }
@@ -224,7 +243,11 @@ DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S
 /* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu (cm, sm: cos mu, sin mu): no trigonometry per task */
 DPS_HOT static void dps_vonmises_row(double cm, double sm, double kappa, const double *restrict cx,
                                      const double *restrict sx, double *restrict S, int K) {
-    for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    /* the argument is kappa (cos(x_k - mu) - 1), within [-2.001 |kappa|, 0.001 |kappa|] */
+    if (fabs(kappa) <= 350.0)
+        for (int k = 0; k < K; k++) S[k] = dps_exp_in_range(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    else
+        for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
 }
@@ -362,7 +385,11 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
         }
     } else {
         double rt = 1.0 / tau; /* a multiplication per entry instead of a second division */
-        for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp((z[k] - D[k]) * rt));
+        /* every |z_k - D_k| |rt| <= 708: the exponential's argument needs no clamping */
+        if (dps_absdiff_max(z, D, K) * fabs(rt) <= 708.0)
+            for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp_in_range((z[k] - D[k]) * rt));
+        else
+            for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp((z[k] - D[k]) * rt));
     }
 }
 
