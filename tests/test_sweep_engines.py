@@ -199,8 +199,11 @@ def test_killing_dps_sweep_run_and_rerunning_loses_and_repeats_nothing(tmp_path,
     runs = {e["run"]: e for e in events if e["event"] == "run"}
     assert not {f"{k}.h5" for k in runs} & finished_before  # nothing finished is recomputed
     assert {k: (d / "runs" / k).stat().st_mtime_ns for k in finished_before} == mtimes
-    resumed = [e for e in runs.values() if e["action"] == "resumed"]
-    assert resumed and all(0 <= e["steps_executed"] < KILLED_SWEEP_STEPS for e in resumed)  # not rerun from 0
+    # each resumed run continues from the checkpoint it had when killed (a run caught at its step-0
+    # checkpoint runs every step again), and the one waited for past its first checkpoint is among them
+    resumed = {f"{k}.h5": e["steps_executed"] for k, e in runs.items() if e["action"] == "resumed"}
+    assert resumed == {k: KILLED_SWEEP_STEPS - before[k][1] for k in resumed}
+    assert any(before[k][1] > 0 for k in resumed)
     assert events[-1]["counts"] == {"finished": 8}
     serial = Sweep.run(load_sweep(f), tmp_path / "serial", workers=0)
     assert_same_runs(serial.directory, d)
