@@ -3,8 +3,8 @@
 The extension is optional: without a compiler the package still installs and runs the NumPy
 reference kernel (`dps plugins` says which backend is in use). OpenMP is used where the compiler
 accepts -fopenmp. No -ffast-math; -ffp-contract=fast lets the row kernels' AVX-512 and x86-64-v3
-clones use fused multiply-add (the baseline clone has none and is unchanged by it), so results are
-bit-identical per instruction set and equal to rounding across them. DPS_NO_EXTENSION=1 skips the build.
+builds use fused multiply-add (the baseline build has none and is unchanged by it), so those two give
+the same results bit for bit and the baseline equals them to rounding. DPS_NO_EXTENSION=1 skips the build.
 """
 
 import os
@@ -71,6 +71,7 @@ def extensions():
         "dps_core._kernel",
         [str(SOURCE.relative_to(HERE))],
         include_dirs=[numpy.get_include(), str(HERE / "cext")],
+        depends=["cext/dps_rows.h", "cext/dps_rows_isa.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # -fno-trapping-math lets loops with comparisons vectorise; it does not change any result.
         # -ffp-contract=fast: a * b + c becomes one FMA where the instruction set has it (cext/dps_rows.h)

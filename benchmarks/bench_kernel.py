@@ -72,7 +72,11 @@ def make(n: int, family: str, signal: str) -> Simulation:
         "signed": {"atoms": rng.standard_normal((n, K))},
         "vonmises": {"mu": rng.uniform(0, 2 * np.pi, n), "kappa": np.full(n, 4.0)},
     }[family]
-    return Simulation.from_arrays(demand, profile=profile, topology=Topology.ring(n, 4), config=cfg)
+    sim = Simulation.from_arrays(demand, profile=profile, topology=Topology.ring(n, 4), config=cfg)
+    # every state of a run after its first step sits in the kernel's 64-byte aligned buffers; the
+    # initial arrays have NumPy's 16-byte alignment, which splits 64-byte loads across cache lines
+    sim.step(1)
+    return sim
 
 
 def cpu_description() -> str:
@@ -88,16 +92,6 @@ def cpu_description() -> str:
         pass
     isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl") if f in flags]
     return f"{model}; ISA: {' '.join(isa) or 'unknown'}"
-
-
-def kernel_isa() -> str:
-    """The instruction set the compiled row kernels run with, if the extension reports it."""
-    try:
-        from dps_core import _kernel
-    except ImportError:
-        return "not built"
-    fn = getattr(_kernel, "isa", None)
-    return fn() if fn is not None else "not reported"
 
 
 def copy_bandwidth(nbytes: int = 1 << 28) -> float:
@@ -139,31 +133,38 @@ def verify(comp, sim: Simulation) -> float:
     return max(d, abs(change - ref_change) / max(1.0, abs(ref_change)))
 
 
-def runners(sim: Simulation, family: str, signal: str, n: int, with_reference: bool, log) -> dict:
-    """name -> zero-argument callable doing one step from the same state."""
+def runners(sim: Simulation, family: str, signal: str, n: int, with_reference: bool, isas: list, log) -> dict:
+    """name -> zero-argument callable doing one step from the same state. dps's compiled kernel
+    runs on 1 and 2 threads with the first instruction set of `isas`, on 1 thread with the others."""
     from dps_core import compiled
 
     model, state = sim.model, sim.state
     out = {}
 
-    def dps_threads(t):
+    def dps_step(threads, isa):
         def run():
-            compiled.set_num_threads(t)
+            compiled.set_isa(isa)
+            compiled.set_num_threads(threads)
             compiled.step(model, state, {})
 
         return run
 
-    out["dps compiled, 1 thread"] = dps_threads(1)
-    out["dps compiled, 2 threads"] = dps_threads(2)
+    for isa in isas:
+        # the compiled kernel is itself checked against the reference (the tests do it for every combination)
+        compiled.set_isa(isa)
+        c_state, _ = compiled.step(model, state, {})
+        r_state, _ = reference.step(model, state, {})
+        d = _max_rel_diff(c_state.profile, r_state.profile)
+        if d > TOL:
+            log(f"  dps compiled ({isa}) differs from the reference by {d:.2e}: not timed")
+        elif isa == isas[0]:
+            out["dps compiled, 1 thread"] = dps_step(1, isa)
+            out["dps compiled, 2 threads"] = dps_step(2, isa)
+        else:
+            out[f"dps {isa}, 1 thread"] = dps_step(1, isa)
+    compiled.set_isa(isas[0])
     if with_reference:
         out["dps reference (NumPy)"] = lambda: reference.step(model, state, {})
-    # the compiled kernel is itself checked against the reference (the tests do it for every combination)
-    c_state, _ = compiled.step(model, state, {})
-    r_state, _ = reference.step(model, state, {})
-    d = _max_rel_diff(c_state.profile, r_state.profile)
-    if d > TOL:
-        log(f"  dps compiled differs from the reference by {d:.2e}: not timed")
-        del out["dps compiled, 1 thread"], out["dps compiled, 2 threads"]
     p = Problem(sim, family, signal)
     classes = [IdiomaticNumpy, InPlaceNumpy]
     if mesa_available() and n <= MESA_MAX_N:
@@ -203,6 +204,12 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median and range)")
     ap.add_argument("--no-reference", action="store_true", help="do not time dps's NumPy reference kernel")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and 2 rounds: checks the script in seconds")
+    ap.add_argument(
+        "--isa",
+        default="",
+        help="instruction sets of dps's row kernels to time, comma separated, or all (default: the best this "
+        "CPU runs; the first is timed on 1 and 2 threads, the others on 1)",
+    )
     ap.add_argument("--return-freed-memory", action="store_true", help="glibc's default instead of the dps command's")
     args = ap.parse_args(argv)
     from dps_core import compiled, keep_freed_memory
@@ -211,6 +218,13 @@ def main(argv=None) -> None:
 
     if args.smoke:
         args.sizes, args.rounds = "2e3", 2
+    available = compiled.isas()
+    isas = available if args.isa == "all" else args.isa.split(",") if args.isa else available[:1]
+    for isa in isas:
+        if isa not in available:
+            ap.error(
+                f"--isa: '{isa}' is not an instruction set this build and CPU run; choose among {', '.join(available)}"
+            )
     names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
     for name in names:
         if name not in CONFIGS:
@@ -219,7 +233,7 @@ def main(argv=None) -> None:
     mesa = "Mesa " + __import__("mesa").__version__ if mesa_available() else "Mesa not installed"
     print(f"CPU: {cpu_description()}; {os.cpu_count()} logical CPUs")
     print(
-        f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {kernel_isa()}; NumPy {np.__version__}; {mesa}; "
+        f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {', '.join(isas)} (of {', '.join(available)}); NumPy {np.__version__}; {mesa}; "
         f"copy bandwidth {bw / 1e9:.1f} GB/s (this process); K = {K}; {args.rounds} interleaved rounds; "
         f"freed memory {'kept for reuse (as `dps` does)' if kept else 'returned to the system'}"
     )
@@ -228,13 +242,13 @@ def main(argv=None) -> None:
             sim = make(n, *CONFIGS[name])
             edges = sim.model.topology.n_edges
             print(f"\n{name}, N = {n}, edges = {edges}")
-            fns = runners(sim, *CONFIGS[name], n, not args.no_reference, print)
+            fns = runners(sim, *CONFIGS[name], n, not args.no_reference, isas, print)
             times, cpu = measure(fns, args.rounds)
             bound = 6 * n * K * 8 / bw
             base = float(np.median(times["in-place NumPy"])) if "in-place NumPy" in times else float("nan")
             cbase = float(np.median(cpu["in-place NumPy"])) if "in-place NumPy" in cpu else float("nan")
             header = (
-                f"  {'implementation':<26} {'s/step':>10} {'range':>21} {'upd/s':>9} {'ns/entry':>9} "
+                f"  {'implementation':<30} {'s/step':>10} {'range':>21} {'upd/s':>9} {'ns/entry':>9} "
                 f"{'vs in-place':>11} {'/bound':>7} {'cpu s/step':>11} {'cpu range':>19} {'cpu vs in-place':>15}"
             )
             print(header)
@@ -243,11 +257,11 @@ def main(argv=None) -> None:
                 c = cpu[impl]
                 cmed = float(np.median(c))
                 print(
-                    f"  {impl:<26} {med:>10.4g} {f'{t.min():.4g}-{t.max():.4g}':>21} {n * K / med:>9.3g} "
+                    f"  {impl:<30} {med:>10.4g} {f'{t.min():.4g}-{t.max():.4g}':>21} {n * K / med:>9.3g} "
                     f"{med / (n * K + edges * K) * 1e9:>9.3g} {base / med:>10.2f}x {med / bound:>7.2f} "
                     f"{cmed:>11.4g} {f'{c.min():.4g}-{c.max():.4g}':>19} {cbase / cmed:>14.2f}x"
                 )
-            print(f"  {'bytes bound (6 N K doubles)':<26} {bound:>10.4g}")
+            print(f"  {'bytes bound (6 N K doubles)':<30} {bound:>10.4g}")
             del sim, fns
             sys.stdout.flush()
 

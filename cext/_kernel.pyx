@@ -35,26 +35,10 @@ cdef extern from *:
     static int dps_get_threads(void) { return 1; }
     static int dps_openmp(void) { return 0; }
     #endif
-    /* the clone of the row kernels that target_clones' resolver picks on this CPU (same order) */
-    static const char* dps_isa(void) {
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) return "avx512f";
-    #if __GNUC__ >= 12
-        if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3";
-    #else
-        if (__builtin_cpu_supports("avx2")) return "avx2";
-    #endif
-        return "x86-64 baseline";
-    #else
-        return "portable C (no clones)";
-    #endif
-    }
     """
     void dps_set_threads(int n) nogil
     int dps_get_threads() nogil
     int dps_openmp() nogil
-    const char* dps_isa()
 
 cdef extern from "dps_rows.h" nogil:
     ctypedef struct dps_ring:
@@ -64,12 +48,16 @@ cdef extern from "dps_rows.h" nogil:
         int64_t W
         int64_t Tb
         int64_t mask
+    const char* dps_isa()
+    const char* dps_isa_name(int i)
+    int dps_select_isa(const char* name)
     double dps_nanmax(double m, double d)
     void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
     void dps_vonmises_row(double cm, double sm, double kappa, const double* cx, const double* sx, double* S, int K)
     void dps_produce_row(double w, const double* C, const double* S, double* Y, double alpha, int K)
+    void dps_prefetch_row(const double* p, int K)
     void dps_mix_row(int csr, double a, double b, double gamma, const int64_t* indptr, const int64_t* indices,
                      const double* data, const double* X, const dps_ring* rg, const double* v, const double* colsum,
                      int64_t i, int K, double* out)
@@ -114,6 +102,7 @@ DEF LCA = 3
 DEF IMITATION = 4
 DEF TATONNEMENT = 5
 
+DEF PREFETCH_ROWS = 8  # how far ahead the fused pass asks for the profile rows it streams
 
 cdef struct StepParams:
     # which branch runs: codes of dps_core/compiled_binding.py
@@ -203,9 +192,36 @@ def has_openmp():
 
 
 def isa():
-    """The instruction set the row kernels run with on this CPU ('avx512f', 'x86-64-v3', 'x86-64 baseline';
-    'avx2' instead of 'x86-64-v3' when built with GCC < 12)."""
+    """The instruction set the row kernels run with: 'avx512f', 'x86-64-v3' ('avx2' when built with
+    GCC < 12), 'x86-64 baseline', or 'portable C (no clones)' where the build has only one."""
     return dps_isa().decode()
+
+
+def isas():
+    """The instruction sets this build has row kernels for, and this CPU runs, best first."""
+    cdef int i = 0
+    cdef list out = []
+    current = isa()
+    while dps_isa_name(i) != NULL:
+        name = dps_isa_name(i).decode()
+        if dps_select_isa(dps_isa_name(i)) == 0:
+            out.append(name)
+        i += 1
+    dps_select_isa(current.encode())
+    return out
+
+
+def set_isa(str name):
+    """Run the row kernels compiled for `name` (one of `isas()`), e.g. to compare them or to match
+    the instruction set an archive was written with. Not while a step runs."""
+    cdef bytes b = name.encode()
+    cdef int rc = dps_select_isa(b)
+    if rc != 0:
+        why = "this CPU does not run it" if rc == -2 else "no such instruction set in this build"
+        raise ValueError(f"kernel instruction set {name!r}: {why}; this machine runs {', '.join(isas())}")
+
+
+dps_select_isa(NULL)  # the best instruction set this CPU runs
 
 
 cdef inline double* ptr(double[::1] a) noexcept nogil:
@@ -811,6 +827,13 @@ def fused(Params prm, int band_g, int band_s, int tile,
             mapG.Tb = Tb
             mapG.mask = mask
             for c in range(-W, Tb + W):
+                if family != VONMISES:  # the profile rows are read from memory in agent order
+                    r = lo + c + PREFETCH_ROWS
+                    if r < 0:
+                        r = r + n
+                    elif r >= n:
+                        r = r - n
+                    dps_prefetch_row(Pp + r * K, K)
                 # produce the row at offset c
                 r = lo + c
                 if r < 0:

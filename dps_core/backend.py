@@ -1,6 +1,7 @@
 """Which kernel runs: the compiled Cython extension `dps_core._kernel` or the NumPy reference.
 
-`DPS_PUREPYTHON=1` forces the reference kernel. Without a compiled extension (no compiler at
+`DPS_PUREPYTHON=1` forces the reference kernel; `DPS_KERNEL_ISA` picks the instruction set the
+compiled row kernels run with (default: the best this CPU runs; `compiled.isas()` lists them). Without a compiled extension (no compiler at
 install time) the reference runs and `backend()` says so; `dps plugins` reports it too. A model
 that uses a plugin's mode or signal always steps with the reference pipeline (plugin code is NumPy).
 """
@@ -22,6 +23,14 @@ def _compiled():
         from . import compiled
     except ImportError as exc:
         return None, f"compiled extension not importable: {exc}"
+    wanted = os.environ.get("DPS_KERNEL_ISA", "")
+    if wanted:
+        from .errors import ConfigError
+
+        try:
+            compiled.set_isa(wanted)
+        except ValueError as exc:
+            raise ConfigError(f"DPS_KERNEL_ISA: {exc}") from None
     return compiled, ""
 
 
@@ -31,8 +40,8 @@ def backend() -> str:
 
 
 def instruction_set(kind: str) -> str:
-    """The instruction set the compiled row kernels run with on this CPU ('avx512f', 'x86-64-v3',
-    'x86-64 baseline'); '' for the reference kernel, whose results do not depend on it."""
+    """The instruction set the compiled row kernels run with ('avx512f', 'x86-64-v3', 'x86-64 baseline');
+    '' for the reference kernel, whose results do not depend on it."""
     mod = _compiled()[0]
     return str(mod.isa()) if kind == "compiled" and mod is not None else ""
 

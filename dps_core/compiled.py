@@ -22,7 +22,18 @@ from .reference import nan_max
 from .signals import _demand_scale
 from .state import State
 
-__all__ = ["supports", "unsupported", "step", "step_bytes", "set_num_threads", "get_num_threads", "has_openmp", "isa"]
+__all__ = [
+    "supports",
+    "unsupported",
+    "step",
+    "step_bytes",
+    "set_num_threads",
+    "get_num_threads",
+    "has_openmp",
+    "isa",
+    "isas",
+    "set_isa",
+]
 
 BLOCK = 256
 # the fused pass (produce, gather + signal, scatter + update in one sweep over tiles of agents) runs
@@ -37,6 +48,8 @@ set_num_threads = threads.set_num_threads  # a request that the thread policy (t
 get_num_threads = _kernel.get_num_threads
 has_openmp = _kernel.has_openmp
 isa = _kernel.isa
+isas = _kernel.isas
+set_isa = _kernel.set_isa
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)

@@ -185,9 +185,10 @@ class Simulation:
         ran, runs = str(prov.get("kernel_isa", "")), instruction_set(sim.backend)
         if recorded == sim.backend and ran and ran != runs and not allow_backend_change:
             raise ArchiveError(
-                f"archive {path} was stepped by the compiled kernel on {ran} but this CPU runs it on {runs}; across "
-                "instruction sets results agree to rounding, not bit for bit, so resuming would mix them. Resume on "
-                f"a CPU with {ran}, or allow it (dps resume --allow-backend-change), which the archive records"
+                f"archive {path} was stepped by the compiled kernel on {ran} but this process runs it on {runs}; "
+                "across instruction sets results agree to rounding, not bit for bit, so resuming would mix them. "
+                f"Resume with {ran} (DPS_KERNEL_ISA={ran!r}, on a CPU that runs it), or allow the change "
+                "(dps resume --allow-backend-change), which the archive records"
             )
         t = sim.model.topology
         rebuilt = {k: getattr(t, k) for k in ("indptr", "indices", "data")} if t.kind == "csr" else {}

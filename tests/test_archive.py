@@ -291,7 +291,9 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
         assert ar.provenance["kernel_isa"] == here and ar.schema == "1.2.0"
     with h5py.File(path, "r+") as f:
         f.attrs["kernel_isa"] = other  # as if stepped on another CPU
-    with pytest.raises(ArchiveError, match=f"on {other} but this CPU runs it on {here}.*--allow-backend-change"):
+    with pytest.raises(
+        ArchiveError, match=f"on {other} but this process runs it on {here}.*DPS_KERNEL_ISA.*--allow-backend-change"
+    ):
         Simulation.resume(path, entry_points=False)
     assert Simulation.resume(path, entry_points=False, allow_backend_change=True).step == 60
     with open_archive(path) as ar:
@@ -307,6 +309,54 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
     assert Simulation.resume(old, entry_points=False).step == 60
     with open_archive(old) as ar:
         assert json.loads(ar.f["run"].attrs["backend_changes"]) == [] and ar.schema == "1.2.0"
+
+
+def test_resume_with_the_recorded_instruction_set_continues_bit_for_bit(tmp_path, monkeypatch):
+    """DPS_KERNEL_ISA picks the instruction set (here the baseline, which every x86-64 CPU runs): a
+    run written with it resumes with it, unrefused and unrecorded, exactly as if never stopped."""
+    from dps_core import backend as current
+
+    if current() != "compiled":
+        pytest.skip("needs the compiled kernel")
+    from dps_core import compiled
+    from dps_core.errors import ConfigError
+
+    mod = sys.modules["dps_core.backend"]
+    best, chosen = compiled.isas()[0], compiled.isas()[-1]
+    if chosen == best:
+        pytest.skip("this build has one instruction set only")
+
+    def use(value):
+        if value:
+            monkeypatch.setenv("DPS_KERNEL_ISA", value)
+        else:
+            monkeypatch.delenv("DPS_KERNEL_ISA", raising=False)
+        mod._compiled.cache_clear()
+        compiled.set_isa(best)  # what a fresh process starts with
+
+    try:
+        use(chosen)
+        path, whole = tmp_path / "run.h5", tmp_path / "whole.h5"
+        Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+        Simulation.from_config(CONFIG, entry_points=False).run(whole, steps=60)
+        with open_archive(path) as ar:
+            assert ar.provenance["kernel_isa"] == chosen
+        use("")
+        with pytest.raises(ArchiveError, match=f"DPS_KERNEL_ISA='{chosen}'"):
+            Simulation.resume(path, entry_points=False)
+        use(chosen)
+        assert Simulation.resume(path, entry_points=False).step == 60
+        with open_archive(path) as ar, open_archive(whole) as ref:
+            assert json.loads(ar.f["run"].attrs["backend_changes"]) == []
+            ours, theirs = ar.checkpoint()["state"].arrays(), ref.checkpoint()["state"].arrays()
+            assert ar.last_step == ref.last_step == 60 and ours.keys() == theirs.keys()
+            for key, value in theirs.items():
+                assert np.array_equal(ours[key], value), key
+        use("sse9")
+        with pytest.raises(ConfigError, match="DPS_KERNEL_ISA: kernel instruction set 'sse9': no such"):
+            current()
+    finally:
+        use("")
 
 
 def test_every_mapping_plugins_see_has_one_order_fresh_and_resumed(tmp_path):

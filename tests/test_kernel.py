@@ -306,10 +306,75 @@ def test_exponentials_beyond_the_clamp_equal_the_reference(family):
             sim.state = ref
 
 
-def test_isa_names_the_clone_the_cpu_runs():
+def test_isa_names_the_instruction_set_the_kernel_runs():
     from dps_core import compiled
 
-    assert compiled.isa() in ("avx512f", "x86-64-v3", "avx2", "x86-64 baseline", "portable C (no clones)")
+    names = ("avx512f", "x86-64-v3", "avx2", "x86-64 baseline", "portable C (no clones)")
+    available = compiled.isas()
+    assert compiled.isa() == available[0] and set(available) <= set(names)
+    with pytest.raises(ValueError, match="'sse9'.*no such instruction set in this build; this machine runs"):
+        compiled.set_isa("sse9")
+    assert compiled.isa() == available[0]  # a refused choice changes nothing
+
+
+FMA_ISAS = ("avx512f", "x86-64-v3")  # the same operations, fused multiply-adds included
+ISA_COMBOS = COMBOS[::11]
+WIDE_K = 75  # every block width of the row kernels: 64, 32 or 16 tasks per block, then 8, then 3 single tasks
+
+
+@pytest.fixture
+def isas():
+    """Every instruction set this CPU runs the kernel with (the best one is restored afterwards)."""
+    from dps_core import compiled
+
+    available = compiled.isas()
+    yield available
+    compiled.set_isa(available[0])
+
+
+def _on_every_isa(isas, make, steps):
+    """Each instruction set's compiled trajectory of `steps` steps, every step checked against the
+    reference's step from the same state; the final arrays by instruction set."""
+    from dps_core import compiled
+
+    out = {}
+    for isa in isas:
+        compiled.set_isa(isa)
+        sim = make()
+        for t in range(steps):
+            d = draws_for(sim)
+            ref, _ = reference.step(sim.model, sim.state, d)
+            com, _ = compiled.step(sim.model, sim.state, d)
+            assert_states_close(ref, com, f"{isa}, step {t}")
+            sim.state = com
+        out[isa] = sim.state.arrays()
+    return out
+
+
+def _assert_fma_isas_identical(arrays):
+    fma = [isa for isa in FMA_ISAS if isa in arrays]
+    for isa in fma[1:]:
+        for key, value in arrays[fma[0]].items():
+            assert np.array_equal(value, arrays[isa][key], equal_nan=True), (fma[0], isa, key)
+
+
+@pytest.mark.parametrize(
+    "family,mode,signal,mixing,extra",
+    ISA_COMBOS,
+    ids=[f"{c[0]}-{c[1]['name']}-{c[2]['name']}-{i}" for i, c in enumerate(ISA_COMBOS)],
+)
+def test_every_instruction_set_equals_the_reference(family, mode, signal, mixing, extra, isas):
+    """Each instruction set's row kernels (vectors of 8, 4 or 2 doubles) equal the reference within
+    1e-12 per step, and AVX-512 and x86-64-v3 give the same arrays bit for bit."""
+    arrays = _on_every_isa(isas, lambda: build(family, mode, signal, mixing, extra, n=12, k=WIDE_K), 3)
+    _assert_fma_isas_identical(arrays)
+
+
+@pytest.mark.parametrize("family,signal", LONG_RUNS, ids=[f"{f}-{s['name']}" for f, s in LONG_RUNS])
+def test_every_instruction_set_runs_the_benchmark_configurations_alike(family, signal, isas):
+    """The fused pass over a ring (the benchmarks' path) with rows wide enough for every block."""
+    arrays = _on_every_isa(isas, lambda: _ring_case(family, signal, n=200, k=WIDE_K), 4)
+    _assert_fma_isas_identical(arrays)
 
 
 FUSED_CASES = [(f, m) for f in FAMILIES for m in MODES if not (m["name"] == "tatonnement" and f != "free")]
