@@ -50,6 +50,7 @@ cdef extern from "dps_rows.h" nogil:
         int64_t mask
     const char* dps_isa()
     const char* dps_isa_name(int i)
+    int dps_cpu_runs(int i)
     int dps_select_isa(const char* name)
     double dps_nanmax(double m, double d)
     void dps_sfence()
@@ -201,13 +202,10 @@ def isas():
     """The instruction sets this build has row kernels for, and this CPU runs, best first."""
     cdef int i = 0
     cdef list out = []
-    current = isa()
     while dps_isa_name(i) != NULL:
-        name = dps_isa_name(i).decode()
-        if dps_select_isa(dps_isa_name(i)) == 0:
-            out.append(name)
+        if dps_cpu_runs(i):
+            out.append(dps_isa_name(i).decode())
         i += 1
-    dps_select_isa(current.encode())
     return out
 
 
