@@ -200,7 +200,9 @@ static void dps_ces_row(const double *restrict D, double *restrict z, double rho
     X(dps_residual_row) X(dps_price_row) X(dps_drive_row) X(dps_ascend_free) X(dps_ascend_signed) \
     X(dps_update_free) X(dps_update_signed) X(dps_ascend_vonmises) X(dps_update_vonmises)
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* DPS_PORTABLE builds only the portable row functions (what other compilers and CPUs get), and
+ * DPS_NO_VECTORS those without vector extensions: tests/test_row_builds.py compares them */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(DPS_PORTABLE)
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 #define DPS_SUFFIX _avx512f
@@ -259,7 +261,7 @@ static void dps_use_isa(int i) {
 
 #else /* other compilers and CPUs: one build of the row functions, for the compiler's target */
 #define DPS_SUFFIX
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(DPS_NO_VECTORS)
 #define DPS_VN 2
 #endif
 #include "dps_rows_isa.h"

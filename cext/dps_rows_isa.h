@@ -558,6 +558,14 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
     }
     dps_st(sn, n0);
     dps_st(sn + 8, n1);
+#else
+    for (; k + DPS_LANES <= K; k += DPS_LANES)
+        for (int j = 0; j < DPS_LANES; j++) {
+            double a = step != 0.0 ? P[k + j] + step * (T[k + j] - dot * P[k + j]) : P[k + j];
+            if (xi) a = a + ns * xi[k + j];
+            T[k + j] = a;
+            sn[j] += a * a;
+        }
 #endif
     for (int j = 0; k + j < K; j++) {
         double a = step != 0.0 ? P[k + j] + step * (T[k + j] - dot * P[k + j]) : P[k + j];
