@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-__all__ = ["backend", "kernel_step", "kernel_step_bytes", "compiled_error", "instruction_set"]
+__all__ = ["backend", "kernel_step", "kernel_step_bytes", "compiled_error", "instruction_set", "instruction_sets"]
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +44,13 @@ def instruction_set(kind: str) -> str:
     '' for the reference kernel, whose results do not depend on it."""
     mod = _compiled()[0]
     return str(mod.isa()) if kind == "compiled" and mod is not None else ""
+
+
+def instruction_sets() -> list[str]:
+    """The instruction sets the compiled row kernels can run with on this CPU, best first ([] for the
+    reference kernel); `DPS_KERNEL_ISA` picks one."""
+    mod = _compiled()[0]
+    return list(mod.isas()) if mod is not None else []
 
 
 def compiled_error() -> str:

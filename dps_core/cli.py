@@ -20,7 +20,7 @@ from typing import Any
 from . import interrupts
 from . import params as P
 from .archive_io import live_writer
-from .backend import backend, compiled_error
+from .backend import backend, compiled_error, instruction_set, instruction_sets
 from .config import parse_override
 from .errors import DPSError, call_plugin
 from .interrupts import RunInterrupted
@@ -250,14 +250,20 @@ def cmd_plugins(args) -> int:
     data: dict[str, Any] = {
         "backend": backend(),
         "backend_note": compiled_error(),
+        "instruction_set": instruction_set(backend()),
+        "instruction_sets": instruction_sets(),
         "plugins": plugins,
         "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in reg.failures],
     }
     if args.json:
         print(_dumps(data))
         return 0
+    isa, others = data["instruction_set"], [i for i in data["instruction_sets"] if i != data["instruction_set"]]
     _print_wrapped(
-        f"kernel backend: {data['backend']}" + (f" ({data['backend_note']})" if data["backend_note"] else "")
+        f"kernel backend: {data['backend']}"
+        + (f" ({data['backend_note']})" if data["backend_note"] else "")
+        + (f", instruction set {isa}" if isa else "")
+        + (f" (this CPU also runs {', '.join(others)}: DPS_KERNEL_ISA picks one)" if others else "")
     )
     rows = [
         [

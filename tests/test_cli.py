@@ -156,9 +156,17 @@ def test_plugins_scenarios_inspect(cfg, capsys):
     data = json.loads(capsys.readouterr().out)
     core = next(p for p in data["plugins"] if p["name"] == "core")
     assert data["backend"] in ("compiled", "reference")
+    if data["backend"] == "compiled":
+        from dps_core import compiled
+
+        assert data["instruction_set"] == compiled.isa() and data["instruction_sets"] == compiled.isas()
+    else:
+        assert data["instruction_set"] == "" and data["instruction_sets"] == []
     assert "generic" in core["provides"]["scenario"] and "lca" in core["provides"]["mode"]
     assert main(["plugins"]) == 0
-    assert "kernel backend:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kernel backend:" in out
+    assert data["backend"] == "reference" or f"instruction set {data['instruction_set']}" in out
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
     assert "generic" in out and "peaks = 3" in out
