@@ -233,7 +233,8 @@ def main(argv=None) -> None:
     mesa = "Mesa " + __import__("mesa").__version__ if mesa_available() else "Mesa not installed"
     print(f"CPU: {cpu_description()}; {os.cpu_count()} logical CPUs")
     print(
-        f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {', '.join(isas)} (of {', '.join(available)}); NumPy {np.__version__}; {mesa}; "
+        f"dps kernel: OpenMP {compiled.has_openmp()}, row kernels {', '.join(isas)} (of {', '.join(available)}); "
+        f"NumPy {np.__version__}; {mesa}; "
         f"copy bandwidth {bw / 1e9:.1f} GB/s (this process); K = {K}; {args.rounds} interleaved rounds; "
         f"freed memory {'kept for reuse (as `dps` does)' if kept else 'returned to the system'}"
     )

@@ -222,6 +222,11 @@ def set_isa(str name):
 dps_select_isa(NULL)  # the best instruction set this CPU runs
 
 
+cdef inline Py_ssize_t cyclic(Py_ssize_t r, Py_ssize_t n) noexcept nogil:
+    """Row r of a ring of n rows, for r in [-n, 2n)."""
+    return r + n if r < 0 else (r - n if r >= n else r)
+
+
 cdef inline double* ptr(double[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] > 0 else NULL
 
@@ -826,18 +831,9 @@ def fused(Params prm, int band_g, int band_s, int tile,
             mapG.mask = mask
             for c in range(-W, Tb + W):
                 if family != VONMISES:  # the profile rows are read from memory in agent order
-                    r = lo + c + PREFETCH_ROWS
-                    if r < 0:
-                        r = r + n
-                    elif r >= n:
-                        r = r - n
-                    dps_prefetch_row(Pp + r * K, K)
+                    dps_prefetch_row(Pp + cyclic((lo + c + PREFETCH_ROWS) % n, n) * K, K)  # % n: rings shorter than the lead
                 # produce the row at offset c
-                r = lo + c
-                if r < 0:
-                    r = r + n
-                elif r >= n:
-                    r = r - n
+                r = cyclic(lo + c, n)
                 k = (c + W) & mask
                 if s_ring or store_y:
                     produce_row(family, NULL if family == VONMISES else Pp + r * K,
@@ -848,11 +844,7 @@ def fused(Params prm, int band_g, int band_s, int tile,
                 # the signal of the node at offset c - band_g (its neighbours' rows are all produced)
                 gi = c - band_g
                 if gi >= -band_s and gi < Tb + band_s:
-                    r = lo + gi
-                    if r < 0:
-                        r = r + n
-                    elif r >= n:
-                        r = r - n
+                    r = cyclic(lo + gi, n)
                     if store_y or s_ring:
                         dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, NULL, mapX,
                                     NULL if store_y else wp, NULL, r, K, z)

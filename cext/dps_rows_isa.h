@@ -16,6 +16,7 @@
 #define dps_i8 DPS_NAME(dps_i8)
 #define dps_ld DPS_NAME(dps_ld)
 #define dps_st DPS_NAME(dps_st)
+#define dps_st16 DPS_NAME(dps_st16)
 #define dps_st_stream DPS_NAME(dps_st_stream)
 #define dps_add DPS_NAME(dps_add)
 #define dps_sub DPS_NAME(dps_sub)
@@ -65,6 +66,11 @@ DPS_INLINE dps_v8 dps_ld(const double *p) {
 }
 DPS_INLINE void dps_st(double *p, dps_v8 v) {
     for (int q = 0; q < DPS_NQ; q++) memcpy(p + q * DPS_VN, &v.q[q], sizeof v.q[q]);
+}
+/* the 16 lanes of a reduction (lanes 0-7 in lo, 8-15 in hi) into s, for dps_tree */
+DPS_INLINE void dps_st16(double *s, dps_v8 lo, dps_v8 hi) {
+    dps_st(s, lo);
+    dps_st(s + 8, hi);
 }
 /* a store that bypasses the caches when p is 64-byte aligned (the new state, written once and read
  * only in the next step: no read-for-ownership of its lines); the values stored are the same */
@@ -145,8 +151,7 @@ DPS_INLINE double dps_sum(const double *restrict a, int K) {
         s0 = dps_add(s0, dps_ld(a + k));
         s1 = dps_add(s1, dps_ld(a + k + 8));
     }
-    dps_st(s, s0);
-    dps_st(s + 8, s1);
+    dps_st16(s, s0, s1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j];
@@ -164,8 +169,7 @@ DPS_INLINE double dps_dot(const double *restrict a, const double *restrict b, in
         s0 = dps_add(s0, dps_mul(dps_ld(a + k), dps_ld(b + k)));
         s1 = dps_add(s1, dps_mul(dps_ld(a + k + 8), dps_ld(b + k + 8)));
     }
-    dps_st(s, s0);
-    dps_st(s + 8, s1);
+    dps_st16(s, s0, s1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j] * b[k + j];
@@ -451,10 +455,8 @@ DPS_HOT static double dps_update_free(const double *restrict h, const double *re
         t0 = dps_add(t0, a0);
         t1 = dps_add(t1, a1);
     }
-    dps_st(sg, g0);
-    dps_st(sg + 8, g1);
-    dps_st(st, t0);
-    dps_st(st + 8, t1);
+    dps_st16(sg, g0, g1);
+    dps_st16(st, t0, t1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -516,10 +518,8 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
         d0 = dps_add(d0, dps_mul(a0, p0));
         d1 = dps_add(d1, dps_mul(a1, p1));
     }
-    dps_st(sg, g0);
-    dps_st(sg + 8, g1);
-    dps_st(sd, d0);
-    dps_st(sd + 8, d1);
+    dps_st16(sg, g0, g1);
+    dps_st16(sd, d0, d1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -556,8 +556,7 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
         n0 = dps_add(n0, dps_mul(a0, a0));
         n1 = dps_add(n1, dps_mul(a1, a1));
     }
-    dps_st(sn, n0);
-    dps_st(sn + 8, n1);
+    dps_st16(sn, n0, n1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -644,18 +643,12 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
         v0 = dps_add(v0, dps_mul(a0, y0));
         v1 = dps_add(v1, dps_mul(a1, y1));
     }
-    dps_st(sg, g0);
-    dps_st(sg + 8, g1);
-    dps_st(st, t0);
-    dps_st(st + 8, t1);
-    dps_st(sc, c0);
-    dps_st(sc + 8, c1);
-    dps_st(ss, s0);
-    dps_st(ss + 8, s1);
-    dps_st(tc, u0);
-    dps_st(tc + 8, u1);
-    dps_st(ts, v0);
-    dps_st(ts + 8, v1);
+    dps_st16(sg, g0, g1);
+    dps_st16(st, t0, t1);
+    dps_st16(sc, c0, c1);
+    dps_st16(ss, s0, s1);
+    dps_st16(tc, u0, u1);
+    dps_st16(ts, v0, v1);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -694,6 +687,7 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_i8
 #undef dps_ld
 #undef dps_st
+#undef dps_st16
 #undef dps_st_stream
 #undef dps_add
 #undef dps_sub

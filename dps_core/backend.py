@@ -1,9 +1,10 @@
 """Which kernel runs: the compiled Cython extension `dps_core._kernel` or the NumPy reference.
 
 `DPS_PUREPYTHON=1` forces the reference kernel; `DPS_KERNEL_ISA` picks the instruction set the
-compiled row kernels run with (default: the best this CPU runs; `compiled.isas()` lists them). Without a compiled extension (no compiler at
-install time) the reference runs and `backend()` says so; `dps plugins` reports it too. A model
-that uses a plugin's mode or signal always steps with the reference pipeline (plugin code is NumPy).
+compiled row kernels run with (default: the best this CPU runs; `compiled.isas()` lists them).
+Without a compiled extension (no compiler at install time) the reference runs and `backend()` says
+so; `dps plugins` reports it too. A model that uses a plugin's mode or signal always steps with the
+reference pipeline (plugin code is NumPy).
 """
 
 from __future__ import annotations
