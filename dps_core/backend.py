@@ -47,6 +47,17 @@ def instruction_set(kind: str) -> str:
     return str(mod.isa()) if kind == "compiled" and mod is not None else ""
 
 
+# instruction sets on which the compiled row kernels compute the same operations, fused multiply-adds
+# included, and so the same results bit for bit (tests/test_kernel.py compares their arrays)
+_SAME_RESULTS = (frozenset({"avx512f", "x86-64-v3"}),)
+
+
+def same_results(isa: str, other: str) -> bool:
+    """Whether the compiled kernel's results on instruction sets `isa` and `other` are identical bit
+    for bit (a run may then resume on either)."""
+    return isa == other or any(isa in group and other in group for group in _SAME_RESULTS)
+
+
 def instruction_sets() -> list[str]:
     """The instruction sets the compiled row kernels can run with on this CPU, best first ([] for the
     reference kernel); `DPS_KERNEL_ISA` picks one."""

@@ -180,13 +180,14 @@ class Simulation:
                 "kernel (DPS_PUREPYTHON?); resuming would mix kernels. Use the same kernel, or allow it "
                 "(dps resume --allow-backend-change), which the archive records with the step"
             )
-        from .backend import instruction_set
+        from .backend import instruction_set, same_results
 
         ran, runs = str(prov.get("kernel_isa", "")), instruction_set(sim.backend)
-        if recorded == sim.backend and ran and ran != runs and not allow_backend_change:
+        if recorded == sim.backend and ran and not same_results(ran, runs) and not allow_backend_change:
             raise ArchiveError(
                 f"archive {path} was stepped by the compiled kernel on {ran} but this process runs it on {runs}; "
-                "across instruction sets results agree to rounding, not bit for bit, so resuming would mix them. "
+                "between these instruction sets results agree to rounding, not bit for bit, so resuming would "
+                "mix them. "
                 f"Resume with {ran} (DPS_KERNEL_ISA={ran!r}, on a CPU that runs it), or allow the change "
                 "(dps resume --allow-backend-change), which the archive records"
             )

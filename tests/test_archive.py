@@ -311,20 +311,17 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
         assert json.loads(ar.f["run"].attrs["backend_changes"]) == [] and ar.schema == "1.2.0"
 
 
-def test_resume_with_the_recorded_instruction_set_continues_bit_for_bit(tmp_path, monkeypatch):
-    """DPS_KERNEL_ISA picks the instruction set (here the baseline, which every x86-64 CPU runs): a
-    run written with it resumes with it, unrefused and unrecorded, exactly as if never stopped."""
+@pytest.fixture
+def kernel_isa(monkeypatch):
+    """use(name) makes the next kernel lookup pick instruction set `name` through DPS_KERNEL_ISA, as
+    a fresh process would ('' for the best this CPU runs); the best is restored afterwards."""
     from dps_core import backend as current
 
     if current() != "compiled":
         pytest.skip("needs the compiled kernel")
     from dps_core import compiled
-    from dps_core.errors import ConfigError
 
     mod = sys.modules["dps_core.backend"]
-    best, chosen = compiled.isas()[0], compiled.isas()[-1]
-    if chosen == best:
-        pytest.skip("this build has one instruction set only")
 
     def use(value):
         if value:
@@ -332,31 +329,68 @@ def test_resume_with_the_recorded_instruction_set_continues_bit_for_bit(tmp_path
         else:
             monkeypatch.delenv("DPS_KERNEL_ISA", raising=False)
         mod._compiled.cache_clear()
-        compiled.set_isa(best)  # what a fresh process starts with
+        compiled.set_isa(compiled.isas()[0])  # what a fresh process starts with
 
-    try:
-        use(chosen)
-        path, whole = tmp_path / "run.h5", tmp_path / "whole.h5"
-        Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
-        Simulation.from_config(CONFIG, entry_points=False).run(whole, steps=60)
-        with open_archive(path) as ar:
-            assert ar.provenance["kernel_isa"] == chosen
-        use("")
-        with pytest.raises(ArchiveError, match=f"DPS_KERNEL_ISA='{chosen}'"):
-            Simulation.resume(path, entry_points=False)
-        use(chosen)
-        assert Simulation.resume(path, entry_points=False).step == 60
-        with open_archive(path) as ar, open_archive(whole) as ref:
-            assert json.loads(ar.f["run"].attrs["backend_changes"]) == []
-            ours, theirs = ar.checkpoint()["state"].arrays(), ref.checkpoint()["state"].arrays()
-            assert ar.last_step == ref.last_step == 60 and ours.keys() == theirs.keys()
-            for key, value in theirs.items():
-                assert np.array_equal(ours[key], value), key
-        use("sse9")
-        with pytest.raises(ConfigError, match="DPS_KERNEL_ISA: kernel instruction set 'sse9': no such"):
-            current()
-    finally:
-        use("")
+    yield use
+    use("")
+
+
+def _same_checkpoints(path, whole):
+    with open_archive(path) as ar, open_archive(whole) as ref:
+        ours, theirs = ar.checkpoint()["state"].arrays(), ref.checkpoint()["state"].arrays()
+        assert ar.last_step == ref.last_step and ours.keys() == theirs.keys()
+        for key, value in theirs.items():
+            assert np.array_equal(ours[key], value), key
+
+
+def test_resume_with_the_recorded_instruction_set_continues_bit_for_bit(tmp_path, kernel_isa):
+    """DPS_KERNEL_ISA picks the instruction set (here the baseline, which every x86-64 CPU runs): a
+    run written with it resumes with it, unrefused and unrecorded, exactly as if never stopped."""
+    from dps_core import backend as current
+    from dps_core import compiled
+    from dps_core.errors import ConfigError
+
+    best, chosen = compiled.isas()[0], compiled.isas()[-1]
+    if chosen == best:
+        pytest.skip("this build has one instruction set only")
+    kernel_isa(chosen)
+    path, whole = tmp_path / "run.h5", tmp_path / "whole.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+    Simulation.from_config(CONFIG, entry_points=False).run(whole, steps=60)
+    with open_archive(path) as ar:
+        assert ar.provenance["kernel_isa"] == chosen
+    kernel_isa("")
+    with pytest.raises(ArchiveError, match=f"DPS_KERNEL_ISA='{chosen}'"):
+        Simulation.resume(path, entry_points=False)
+    kernel_isa(chosen)
+    assert Simulation.resume(path, entry_points=False).step == 60
+    with open_archive(path) as ar:
+        assert json.loads(ar.f["run"].attrs["backend_changes"]) == []
+    _same_checkpoints(path, whole)
+    kernel_isa("sse9")
+    with pytest.raises(ConfigError, match="DPS_KERNEL_ISA: kernel instruction set 'sse9': no such"):
+        current()
+
+
+def test_a_run_resumes_unrefused_between_instruction_sets_with_the_same_results(tmp_path, kernel_isa):
+    """AVX-512 and x86-64-v3 compute the same operations (tests/test_kernel.py checks their arrays
+    bit for bit): a run written with one resumes with the other without being asked, continues
+    exactly as if never stopped, and the archive records the change."""
+    from dps_core import compiled
+
+    if not {"avx512f", "x86-64-v3"} <= set(compiled.isas()):
+        pytest.skip("needs a CPU with AVX-512")
+    kernel_isa("x86-64-v3")
+    path, whole = tmp_path / "run.h5", tmp_path / "whole.h5"
+    Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+    kernel_isa("avx512f")
+    Simulation.from_config(CONFIG, entry_points=False).run(whole, steps=60)
+    assert Simulation.resume(path, entry_points=False).step == 60
+    with open_archive(path) as ar:
+        changes = json.loads(ar.f["run"].attrs["backend_changes"])
+        assert ar.provenance["kernel_isa"] == "avx512f"
+    assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, "compiled (x86-64-v3)", "compiled (avx512f)")]
+    _same_checkpoints(path, whole)
 
 
 def test_every_mapping_plugins_see_has_one_order_fresh_and_resumed(tmp_path):
