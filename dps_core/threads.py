@@ -15,6 +15,14 @@ spin for about 300,000 iterations (a few milliseconds) before sleeping, which on
 steals the cores other runs need. Importing this module (the package does, before the kernel can
 load) therefore sets `OMP_WAIT_POLICY=PASSIVE` unless the user chose a policy or a
 `GOMP_SPINCOUNT`; threads then sleep on a futex between parallel regions.
+
+OpenBLAS (in NumPy's and SciPy's wheels) keeps its idle threads spinning for 2**28 processor cycles
+(about 0.1 s) after every call, so the steps after a metric's matrix product shared their cores
+with them (the generic example at N = 1e5: three steps after each evaluation of its metrics took
+1.8-2.4 times as long). It reads `OPENBLAS_THREAD_TIMEOUT` (2**value cycles) when it loads, at the
+first NumPy import: this module sets 20 (about 0.3 ms, still long enough for back-to-back calls)
+unless the user set it, which takes effect where dps_core is imported before NumPy, as in the
+`dps` command.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ __all__ = [
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "20"  # 2**20 cycles: see the module's docstring
 
 # N·K per thread below which another thread costs more than it saves (wake-up and barrier costs
 # against the per-entry work); measured with benchmarks/bench_threads.py (see docs/performance.md)

@@ -95,6 +95,17 @@ def test_openmp_is_told_not_to_spin_unless_the_user_chose():
     assert out.stdout.strip() == "ACTIVE"
 
 
+def test_openblas_is_told_to_stop_spinning_soon_unless_the_user_chose():
+    code = "import os, dps_core, numpy; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "20"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "OPENBLAS_THREAD_TIMEOUT": "28"}, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "28"
+
+
 @pytest.mark.compiled
 def test_a_compiled_step_applies_the_policy(small_config, monkeypatch):
     from dps_core import Simulation, backend, compiled
