@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+# dps_core first: its thread policy for OpenMP and OpenBLAS takes effect only before NumPy loads
+import dps_core  # noqa: F401  # isort: skip
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# dps_core first: its thread policy for OpenMP and OpenBLAS takes effect only before NumPy loads
+import dps_core  # noqa: F401  # isort: skip
 import numpy as np
 
 from dps_core import Simulation, threads
