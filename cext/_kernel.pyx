@@ -64,7 +64,7 @@ cdef extern from "dps_rows.h" nogil:
     void dps_prefetch_row(const double* p, int K)
     void dps_mix_row(int csr, double a, double b, double gamma, const int64_t* indptr, const int64_t* indices,
                      const double* data, const double* X, const dps_ring* rg, const double* v, const double* colsum,
-                     int64_t i, int K, double* out)
+                     int64_t i, int K, const double* minus, double* out)
     void dps_coverage_row(const double* D, const double* z, double tau, double* G, int K)
     void dps_residual_row(const double* D, const double* z, double* G, int K)
     void dps_price_row(const double* D, const double* z, const double* p, int additive, double step, double scale,
@@ -399,10 +399,15 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
     cdef double* Yp = ptr2(Y)
     cdef double* vs = ptr(yscale)
     cdef double* cy = ptr(colsumY)
+    cdef bint residual = sg.signal == RESIDUAL and not store_z  # G = D - z as the mixing stores z
     with nogil, parallel():
         z = rows(1, K)
         for i in prange(n, schedule="static"):
-            dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, z)
+            if residual:
+                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, sg.Dp + i * sg.dstride,
+                            Gp + i * K)
+                continue
+            dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, NULL, z)
             if store_z:
                 for k in range(K):
                     Zp[i * K + k] = z[k]
@@ -416,23 +421,20 @@ def interaction_signal(bint csr, Params prm, double[:, ::1] Z, double[::1] colsu
     """G = D - B Z with B = diag*I + A (CSR), or on the complete graph (diag - 1) Z + colsum(Z);
     diag is the signal's self_interaction."""
     cdef double diag = prm.s.self_interaction
-    cdef Py_ssize_t n = Z.shape[0], i, k
+    cdef Py_ssize_t n = Z.shape[0], i
     cdef int K = <int> Z.shape[1]
     cdef const double* Dp = &D[0, 0]
     cdef Py_ssize_t dstride = K if D.shape[0] > 1 else 0
-    cdef double* bz
     cdef const int64_t* ip = iptr(indptr)
     cdef const int64_t* ix = iptr(indices)
     cdef const double* dp = &data[0] if data.shape[0] > 0 else NULL
     cdef double* Zp = ptr2(Z)
     cdef double* cz = ptr(colsumZ)
-    with nogil, parallel():
-        bz = rows(1, K)
+    cdef double* Gp = ptr2(G)
+    with nogil:
         for i in prange(n, schedule="static"):
-            dps_mix_row(csr, diag if csr else diag - 1.0, 1.0, 1.0, ip, ix, dp, Zp, NULL, NULL, cz, i, K, bz)
-            for k in range(K):
-                G[i, k] = Dp[i * dstride + k] - bz[k]
-        free(bz)
+            dps_mix_row(csr, diag if csr else diag - 1.0, 1.0, 1.0, ip, ix, dp, Zp, NULL, NULL, cz, i, K,
+                        Dp + i * dstride, Gp + i * K)
 
 
 # --- 3. scatter and update -----------------------------------------------------------------------------
@@ -708,7 +710,7 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
         for i in prange(n, schedule="static"):
             # H_i (or the own node's G_i)
             if scatter:
-                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, NULL, cg, i, K, h)
+                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, NULL, cg, i, K, NULL, h)
             else:
                 for k in range(K):
                     h[k] = Gp[i * K + k]
@@ -811,6 +813,8 @@ def fused(Params prm, int band_g, int band_s, int tile,
     cdef dps_ring* mapX
     cdef dps_ring* mapG
     cdef double* s_row
+    cdef double* g_row
+    cdef const double* minus
     with nogil, parallel():
         ringS = rows(R, K)
         ringY = rows(R, K)
@@ -855,19 +859,24 @@ def fused(Params prm, int band_g, int band_s, int tile,
                 gi = c - band_g
                 if gi >= -band_s and gi < Tb + band_s:
                     r = cyclic(lo + gi, n)
+                    # the residual signal D - z is taken as the mixing stores z (the same subtraction)
+                    g_row = ringG + ((gi + W) & mask) * K
+                    minus = sg.Dp + r * sg.dstride if sg.signal == RESIDUAL else NULL
                     if store_y or s_ring:
                         dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, NULL, mapX,
-                                    NULL if store_y else wp, NULL, r, K, z)
+                                    NULL if store_y else wp, NULL, r, K, minus, g_row if minus != NULL else z)
                     else:
-                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, Pp, NULL, wp, NULL, r, K, z)
-                    signal_row(&sg, r, z, ringG + ((gi + W) & mask) * K,
-                               (pn + r * K if gi >= 0 and gi < Tb else pscratch) if pn != NULL else NULL)
+                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, Pp, NULL, wp, NULL, r, K, minus,
+                                    g_row if minus != NULL else z)
+                    if minus == NULL:
+                        signal_row(&sg, r, z, g_row,
+                                   (pn + r * K if gi >= 0 and gi < Tb else pscratch) if pn != NULL else NULL)
                 # the update of the agent at offset c - W (the signals it reads are all computed)
                 ui = c - W
                 if ui >= 0:
                     r = lo + ui
                     if scatter:
-                        dps_mix_row(1, sap[r], 0.0, sgamma, sp, sxx, sd, NULL, mapG, NULL, NULL, r, K, h)
+                        dps_mix_row(1, sap[r], 0.0, sgamma, sp, sxx, sd, NULL, mapG, NULL, NULL, r, K, NULL, h)
                     else:
                         memcpy(h, ringG + ((ui + W) & mask) * K, K * sizeof(double))
                     s_row = ringS + ((ui + W) & mask) * K if s_ring else Pp + r * K

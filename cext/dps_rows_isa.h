@@ -35,6 +35,7 @@
 #define dps_softmax_row DPS_NAME(dps_softmax_row)
 #define dps_vonmises_row DPS_NAME(dps_vonmises_row)
 #define dps_produce_row DPS_NAME(dps_produce_row)
+#define dps_st_mixed DPS_NAME(dps_st_mixed)
 #define dps_mix_row DPS_NAME(dps_mix_row)
 #define dps_coverage_row DPS_NAME(dps_coverage_row)
 #define dps_residual_row DPS_NAME(dps_residual_row)
@@ -288,7 +289,9 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
 
 /* ---- mixing: one row of (a I + gamma P) X for a CSR P, or of a X + b colsum(X) -----------
  * With a row scale v (not NULL), X's row j stands for v_j X_j: production Y = w S is gathered
- * from the profiles S without ever being stored (alpha = 1, capabilities all ones). */
+ * from the profiles S without ever being stored (alpha = 1, capabilities all ones). With a row
+ * `minus` (not NULL) the row written is minus - the mixed row: the residual and interaction
+ * signals D - z without storing z and reading it back. */
 
 #ifdef DPS_VEC
 /* blocks of DPS_MIX_V dps_v8 (8 DPS_MIX_V tasks) held in registers while the neighbours' rows
@@ -302,9 +305,17 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
 #endif
 #endif
 
+#ifdef DPS_VEC
+/* a block of the mixed row, or of minus - the mixed row */
+DPS_INLINE void dps_st_mixed(double *out, const double *minus, dps_v8 acc) {
+    dps_st(out, minus ? dps_sub(dps_ld(minus), acc) : acc);
+}
+#endif
+
 DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const int64_t *indptr,
                                 const int64_t *indices, const double *data, const double *X, const dps_ring *rg,
-                                const double *v, const double *colsum, int64_t i, int K, double *restrict out) {
+                                const double *v, const double *colsum, int64_t i, int K, const double *minus,
+                                double *restrict out) {
     const double *xi = dps_row(X, rg, i, K);
     double ai = v ? a * v[i] : a;
     if (csr) {
@@ -328,7 +339,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 for (int e = 0; e < deg; e++)
                     for (int q = 0; q < DPS_MIX_V; q++)
                         acc[q] = dps_add(acc[q], dps_scale(wt[e], dps_ld(rp[e] + k0 + 8 * q)));
-                for (int q = 0; q < DPS_MIX_V; q++) dps_st(out + k0 + 8 * q, acc[q]);
+                for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out + k0 + 8 * q, minus ? minus + k0 + 8 * q : NULL, acc[q]);
             }
         }
         for (; k0 + 8 * DPS_MIX_V <= K; k0 += 8 * DPS_MIX_V) {
@@ -340,7 +351,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 for (int q = 0; q < DPS_MIX_V; q++) acc[q] = dps_add(acc[q], dps_scale(we, dps_ld(xj + 8 * q)));
             }
-            for (int q = 0; q < DPS_MIX_V; q++) dps_st(out + k0 + 8 * q, acc[q]);
+            for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out + k0 + 8 * q, minus ? minus + k0 + 8 * q : NULL, acc[q]);
         }
         for (; k0 + 8 <= K; k0 += 8) {
             dps_v8 acc = dps_scale(ai, dps_ld(xi + k0));
@@ -349,7 +360,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc = dps_add(acc, dps_scale(we, dps_ld(dps_row(X, rg, jn, K) + k0)));
             }
-            dps_st(out + k0, acc);
+            dps_st_mixed(out + k0, minus ? minus + k0 : NULL, acc);
         }
 #endif
         if (k0 < K) {
@@ -360,9 +371,11 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 for (int k = k0; k < K; k++) out[k] = out[k] + we * xj[k];
             }
+            if (minus) for (int k = k0; k < K; k++) out[k] = minus[k] - out[k];
         }
     } else {
         for (int k = 0; k < K; k++) out[k] = ai * xi[k] + b * colsum[k];
+        if (minus) for (int k = 0; k < K; k++) out[k] = minus[k] - out[k];
     }
 }
 
@@ -731,6 +744,7 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_softmax_row
 #undef dps_vonmises_row
 #undef dps_produce_row
+#undef dps_st_mixed
 #undef dps_mix_row
 #undef dps_coverage_row
 #undef dps_residual_row

@@ -40,9 +40,11 @@ int main(int argc, char **argv) {
     dps_softmax_row(L, S, K), show("softmax", S, K);
     dps_vonmises_row(0.6, 0.8, 3.0, cx, sx, S, K), show("vonmises", S, K);
     dps_produce_row(0.7, C, S, Y, 1.5, K), show("produce", Y, K);
-    dps_mix_row(1, 0.4, 0.0, 0.6, indptr, indices, data, X, NULL, v, NULL, 5, K, out), show("mix", out, K);
-    dps_mix_row(1, 0.4, 0.0, 0.6, indptr, indices, data, NULL, &ring, NULL, NULL, 4, K, out), show("mix ring", out, K);
-    dps_mix_row(0, 0.4, 0.3, 0.6, NULL, NULL, NULL, X, NULL, NULL, colsum, 3, K, out), show("mix field", out, K);
+    dps_mix_row(1, 0.4, 0.0, 0.6, indptr, indices, data, X, NULL, v, NULL, 5, K, NULL, out), show("mix", out, K);
+    dps_mix_row(1, 0.4, 0.0, 0.6, indptr, indices, data, X, NULL, v, NULL, 5, K, D, out), show("D - mix", out, K);
+    dps_mix_row(1, 0.4, 0.0, 0.6, indptr, indices, data, NULL, &ring, NULL, NULL, 4, K, NULL, out), show("mix ring", out, K);
+    dps_mix_row(0, 0.4, 0.3, 0.6, NULL, NULL, NULL, X, NULL, NULL, colsum, 3, K, NULL, out), show("mix field", out, K);
+    dps_mix_row(0, 0.4, 0.3, 0.6, NULL, NULL, NULL, X, NULL, NULL, colsum, 3, K, D, out), show("D - mix field", out, K);
     dps_coverage_row(D, z, 0.05, G, K), show("coverage", G, K);
     dps_residual_row(D, z, G, K), show("residual", G, K);
     dps_price_row(D, z, p, 0, 0.3, 0.1, 1e-3, G, pn, K), show("price", pn, K);
