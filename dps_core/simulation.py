@@ -180,16 +180,22 @@ class Simulation:
                 "kernel (DPS_PUREPYTHON?); resuming would mix kernels. Use the same kernel, or allow it "
                 "(dps resume --allow-backend-change), which the archive records with the step"
             )
-        from .backend import instruction_set, same_results
+        from .backend import instruction_set, instruction_sets, same_results
 
         ran, runs = str(prov.get("kernel_isa", "")), instruction_set(sim.backend)
         if recorded == sim.backend and ran and not same_results(ran, runs) and not allow_backend_change:
+            alike = [isa for isa in instruction_sets() if same_results(ran, isa)]  # here, with ran's results
+            how = (
+                f"DPS_KERNEL_ISA={' or '.join(repr(isa) for isa in alike)}"
+                + (" (the same results)" if len(alike) > 1 else "")
+                if alike
+                else f"DPS_KERNEL_ISA={ran!r} on a CPU that runs it"
+            )
             raise ArchiveError(
                 f"archive {path} was stepped by the compiled kernel on {ran} but this process runs it on {runs}; "
                 "between these instruction sets results agree to rounding, not bit for bit, so resuming would "
-                "mix them. "
-                f"Resume with {ran} (DPS_KERNEL_ISA={ran!r}, on a CPU that runs it), or allow the change "
-                "(dps resume --allow-backend-change), which the archive records"
+                f"mix them. Resume with {how}, or allow the change (dps resume --allow-backend-change), "
+                "which the archive records"
             )
         t = sim.model.topology
         rebuilt = {k: getattr(t, k) for k in ("indptr", "indices", "data")} if t.kind == "csr" else {}

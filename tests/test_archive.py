@@ -391,6 +391,9 @@ def test_a_run_resumes_unrefused_between_instruction_sets_with_the_same_results(
         assert ar.provenance["kernel_isa"] == "avx512f"
     assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, "compiled (x86-64-v3)", "compiled (avx512f)")]
     _same_checkpoints(path, whole)
+    kernel_isa("x86-64 baseline")  # results that differ by rounding: refused, naming both that would do
+    with pytest.raises(ArchiveError, match=r"DPS_KERNEL_ISA='avx512f' or 'x86-64-v3' \(the same results\)"):
+        Simulation.resume(path, entry_points=False)
 
 
 def test_every_mapping_plugins_see_has_one_order_fresh_and_resumed(tmp_path):
