@@ -363,10 +363,15 @@ cdef void fill_sig(Sig* g, Params prm, double[:, ::1] D, double[:, ::1] price, i
     g.pp = ptr2(price)
 
 
+cdef inline const double* demand_row(const Sig* g, Py_ssize_t i) noexcept nogil:
+    """Node i's demand row (one row shared by every node when the demand is uniform)."""
+    return g.Dp + i * g.dstride
+
+
 cdef inline void signal_row(const Sig* g, Py_ssize_t i, double* z, double* G_row, double* pn_row) noexcept nogil:
     """G_i from the supply z seen at node i (new prices in pn_row for the price signal)."""
     cdef int K = g.K
-    cdef const double* Drow = g.Dp + i * g.dstride
+    cdef const double* Drow = demand_row(g, i)
     if g.signal == COVERAGE:
         dps_coverage_row(Drow, z, g.tau, G_row, K)
     elif g.signal == RESIDUAL:
@@ -404,8 +409,7 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
         z = rows(1, K)
         for i in prange(n, schedule="static"):
             if residual:
-                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, sg.Dp + i * sg.dstride,
-                            Gp + i * K)
+                dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, demand_row(&sg, i), Gp + i * K)
                 continue
             dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, NULL, z)
             if store_z:
@@ -814,7 +818,9 @@ def fused(Params prm, int band_g, int band_s, int tile,
     cdef dps_ring* mapG
     cdef double* s_row
     cdef double* g_row
+    cdef double* mixed
     cdef const double* minus
+    cdef bint residual = sg.signal == RESIDUAL  # G = D - z as the mixing stores z
     with nogil, parallel():
         ringS = rows(R, K)
         ringY = rows(R, K)
@@ -859,16 +865,16 @@ def fused(Params prm, int band_g, int band_s, int tile,
                 gi = c - band_g
                 if gi >= -band_s and gi < Tb + band_s:
                     r = cyclic(lo + gi, n)
-                    # the residual signal D - z is taken as the mixing stores z (the same subtraction)
                     g_row = ringG + ((gi + W) & mask) * K
-                    minus = sg.Dp + r * sg.dstride if sg.signal == RESIDUAL else NULL
+                    # the residual signal D - z is taken as the mixing stores z (the same subtraction)
+                    minus = demand_row(&sg, r) if residual else NULL
+                    mixed = g_row if residual else z
                     if store_y or s_ring:
                         dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, NULL, mapX,
-                                    NULL if store_y else wp, NULL, r, K, minus, g_row if minus != NULL else z)
+                                    NULL if store_y else wp, NULL, r, K, minus, mixed)
                     else:
-                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, Pp, NULL, wp, NULL, r, K, minus,
-                                    g_row if minus != NULL else z)
-                    if minus == NULL:
+                        dps_mix_row(1, gap[r], 0.0, ggamma, gp, gx, gd, Pp, NULL, wp, NULL, r, K, minus, mixed)
+                    if not residual:
                         signal_row(&sg, r, z, g_row,
                                    (pn + r * K if gi >= 0 and gi < Tb else pscratch) if pn != NULL else NULL)
                 # the update of the agent at offset c - W (the signals it reads are all computed)
