@@ -51,6 +51,7 @@ cdef extern from "dps_rows.h" nogil:
         int64_t W
         int64_t Tb
         int64_t mask
+    int DPS_ARITHMETIC
     const char* dps_isa()
     const char* dps_isa_name(int i)
     int dps_cpu_runs(int i)
@@ -199,6 +200,12 @@ def isa():
     """The instruction set the row kernels run with: 'avx512f', 'x86-64-v3' ('avx2' when built with
     GCC < 12), 'x86-64 baseline', or 'portable C (no clones)' where the build has only one."""
     return dps_isa().decode()
+
+
+def arithmetic():
+    """The revision of the row kernels' arithmetic: raised by every change that alters any result,
+    even by rounding, so that an archive knows whether a resume continues it bit for bit."""
+    return DPS_ARITHMETIC
 
 
 def isas():

@@ -9,7 +9,9 @@
  * registers hold; dps_select_isa picks the best one the CPU has when the module loads (as NumPy
  * does), or the one asked for. The build contracts a * b + c into fused multiply-add
  * (-ffp-contract=fast) where the instruction set has it: AVX-512 and x86-64-v3 compute the same
- * operations and give the same results; the baseline has no FMA and agrees with them to rounding.
+ * operations and give the same results (loop remainders included: setup.py keeps GCC from giving
+ * them narrower vectors, which it did not contract); the baseline has no FMA and agrees with them
+ * to rounding.
  * Each is deterministic, and every reduction runs in the order written here, so results do not
  * depend on the thread count. */
 #ifndef DPS_ROWS_H
@@ -21,6 +23,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+/* The revision of the row kernels' arithmetic, raised by every change that alters any result, even
+ * by rounding: archives record it, and a run resumes bit for bit only on the revision that stepped
+ * it. 1: dps 0.1.0's first kernels; 2: the table-driven exponential. */
+#define DPS_ARITHMETIC 2
 
 #define DPS_TINY 1e-300
 #define DPS_TWO_PI 6.283185307179586
@@ -54,35 +61,50 @@ DPS_INLINE void dps_sfence(void) {
 /* max that keeps NaN once seen (a NaN change must reach the engine's finiteness check) */
 DPS_INLINE double dps_nanmax(double m, double d) { return (m != m || d <= m) ? m : d; }
 
-/* exp(x) within about 2 ulp (max relative error 4.3e-16 measured against glibc), written without
- * branches or library calls so that loops of it vectorise.
- * x = n ln2 + r with |r| <= ln2/2, then exp(r) by its Taylor polynomial to r^13 evaluated in
- * Estrin's scheme: the same terms as Horner's rule, but a dependency chain of 6 operations instead
- * of 26, so that a row's exponentials overlap in the pipeline instead of waiting on each other.
+/* exp(x) within 1.2 ulp (measured against long double expl; glibc's is within 0.51), written
+ * without branches or library calls so that loops of it vectorise. x = (16 m + j) ln2/16 + r with
+ * |r| <= ln2/32 (n = 16 m + j the integer nearest to 16 x / ln2), so exp(x) = 2^m 2^(j/16) exp(r):
+ * 2^(j/16) from a table of 16, 2^m added to its exponent bits, exp(r) - 1 by a polynomial of
+ * degree 6 in Estrin's scheme (short dependency chains, so that a row's exponentials overlap in the
+ * pipeline); the result T + T (exp(r) - 1) is rounded once. Ten multiplications or fused
+ * multiply-adds, where a degree-13 polynomial over |r| <= ln2/2 took nineteen: rows of
+ * exponentials are bound by them.
  * dps_exp_in_range is right only for -708 <= x <= 709 (or NaN); dps_exp clamps x to that range
  * first and then flushes results below exp(-708) to 0 and above to infinity. Inside the range the
  * two compute the same operations, so rows whose arguments are known to lie there take the first
- * (fewer operations per entry) with the same results bit for bit. */
+ * (fewer operations per entry) with the same results bit for bit. dps_rows_isa.h computes the
+ * same operations on whole vectors (dps_exp_vn). */
+#define DPS_EXP_K16 23.083120654223414            /* 16 / ln2 */
+#define DPS_EXP_LN2_HI 4.33216987730702385306e-02 /* ln2/16 to 32 bits: n * DPS_EXP_LN2_HI is exact */
+#define DPS_EXP_LN2_LO 1.19263433079411731251e-11 /* ln2/16 - DPS_EXP_LN2_HI */
+#define DPS_EXP_SHIFTER 6755399441055744.0       /* 1.5 * 2^52: adding it rounds to an integer */
+
+/* the bits of 2^(j/16) (each the nearest double) minus j << 48: the bits of t = n + shifter
+ * shifted left by 48 are (m << 52) + (j << 48), so entry j plus them is 2^m 2^(j/16) */
+static const uint64_t dps_exp_bits[16] = {
+    0x3ff0000000000000, 0x3fefb5586cf9890f, 0x3fef72b83c7d517b, 0x3fef387a6e756238,
+    0x3fef06fe0a31b715, 0x3feedea64c123422, 0x3feebfdad5362a27, 0x3feeab07dd485429,
+    0x3feea09e667f3bcd, 0x3feea11473eb0187, 0x3feeace5422aa0db, 0x3feec49182a3f090,
+    0x3feee89f995ad3ad, 0x3fef199bdd85529c, 0x3fef5818dcfba487, 0x3fefa4afa2a490da};
+
+/* exp(r) - 1 for |r| <= ln2/32, for doubles or vectors of them: r + r^2 g(r), g of degree 4 from
+ * Chebyshev interpolation of (exp(r) - 1 - r) / r^2 on |r| <= 1.0001 ln2/32 (mpmath.chebyfit), its
+ * error with these rounded coefficients below 3e-17 (Taylor's degree 6 would leave 4.4e-16) */
+#define DPS_EXPM1_SMALL(r, r2)                                                                    \
+    ((r) + (r2) * ((0.5 + (r) * 0.16666666665301144) +                                            \
+                   (r2) * ((0.041666666664959766 + (r) * 0.008333449724528355) + (r2) * 0.0013889034377693012)))
+
 DPS_INLINE double dps_exp_in_range(double x) {
-    const double log2e = 1.4426950408889634;
-    const double ln2_hi = 6.93147180369123816490e-01; /* trailing zero bits: n * ln2_hi is exact */
-    const double ln2_lo = 1.90821492927058770002e-10;
-    const double shifter = 6755399441055744.0;       /* 1.5 * 2^52: adding it rounds to an integer */
-    double t = x * log2e + shifter;
-    double n = t - shifter;
-    double r = (x - n * ln2_hi) - n * ln2_lo;        /* |r| <= ln2 / 2; truncation after r^13 < 2e-16 */
-    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-    double p01 = 1.0 + r, p23 = 0.5 + r * (1.0 / 6.0), p45 = 1.0 / 24.0 + r * (1.0 / 120.0);
-    double p67 = 1.0 / 720.0 + r * (1.0 / 5040.0), p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
-    double p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0), p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
-    double q0 = p01 + r2 * p23, q1 = p45 + r2 * p67, q2 = p89 + r2 * p1011;
-    double p = (q0 + r4 * q1) + r8 * (q2 + r4 * p1213);
-    int64_t ti;
-    memcpy(&ti, &t, 8);                              /* t's bits minus the shifter's are n */
-    int64_t bits = (ti - 0x4338000000000000LL + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, 8);
-    return p * scale;
+    double t = x * DPS_EXP_K16 + DPS_EXP_SHIFTER;
+    double n = t - DPS_EXP_SHIFTER;
+    double r = (x - n * DPS_EXP_LN2_HI) - n * DPS_EXP_LN2_LO;
+    double r2 = r * r, em1 = DPS_EXPM1_SMALL(r, r2);
+    uint64_t tb, bits;
+    memcpy(&tb, &t, 8);
+    bits = dps_exp_bits[tb & 15] + (tb << 48);
+    double T;
+    memcpy(&T, &bits, 8);
+    return T + T * em1;
 }
 
 DPS_INLINE double dps_exp(double x) {

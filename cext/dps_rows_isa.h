@@ -12,6 +12,8 @@
 
 #define dps_vn DPS_NAME(dps_vn)
 #define dps_in DPS_NAME(dps_in)
+#define dps_un DPS_NAME(dps_un)
+#define dps_exp_vn DPS_NAME(dps_exp_vn)
 #define dps_v8 DPS_NAME(dps_v8)
 #define dps_i8 DPS_NAME(dps_i8)
 #define dps_ld DPS_NAME(dps_ld)
@@ -59,6 +61,7 @@
 #define DPS_NQ (8 / DPS_VN)
 typedef double dps_vn __attribute__((vector_size(DPS_VN * 8)));
 typedef int64_t dps_in __attribute__((vector_size(DPS_VN * 8)));
+typedef uint64_t dps_un __attribute__((vector_size(DPS_VN * 8)));
 typedef struct { dps_vn q[DPS_NQ]; } dps_v8;
 typedef struct { dps_in q[DPS_NQ]; } dps_i8;
 
@@ -168,6 +171,25 @@ DPS_INLINE double dps_fold(dps_v8 m, dps_i8 nan, int *bad) {
     }
     return out;
 }
+/* dps_exp_in_range on a native vector: the same operations lane by lane, so the same results;
+ * the table entries by one two-register permutation with AVX-512 and a gather with AVX2 */
+DPS_INLINE dps_vn dps_exp_vn(dps_vn x) {
+    dps_vn t = x * DPS_EXP_K16 + DPS_EXP_SHIFTER;
+    dps_vn n = t - DPS_EXP_SHIFTER;
+    dps_vn r = (x - n * DPS_EXP_LN2_HI) - n * DPS_EXP_LN2_LO;
+    dps_vn r2 = r * r, em1 = DPS_EXPM1_SMALL(r, r2), T;
+    dps_un tb = (dps_un)t;
+#if defined(__x86_64__) && DPS_VN == 8
+    __m512d lo = _mm512_loadu_pd((const double *)dps_exp_bits), hi = _mm512_loadu_pd((const double *)dps_exp_bits + 8);
+    T = (dps_vn)_mm512_permutex2var_pd(lo, (__m512i)tb, hi); /* entry tb & 15 */
+#elif defined(__x86_64__) && DPS_VN == 4
+    T = (dps_vn)_mm256_i64gather_pd((const double *)dps_exp_bits, (__m256i)(tb & 15), 8);
+#else
+    for (int j = 0; j < DPS_VN; j++) memcpy((double *)&T + j, dps_exp_bits + (tb[j] & 15), 8);
+#endif
+    T = (dps_vn)((dps_un)T + (tb << 48));
+    return T + T * em1;
+}
 #endif
 
 DPS_INLINE double dps_sum(const double *restrict a, int K) {
@@ -256,8 +278,17 @@ DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
 
 DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S, int K) {
     double lo, top = dps_max_min(L, K, &lo);
-    if (top - lo <= 708.0) /* every L_k - top in [-708, 0] (false with a NaN or an infinity) */
-        for (int k = 0; k < K; k++) S[k] = dps_exp_in_range(L[k] - top);
+    if (top - lo <= 708.0) { /* every L_k - top in [-708, 0] (false with a NaN or an infinity) */
+        int k = 0;
+#ifdef DPS_VEC
+        for (; k + 8 <= K; k += 8) {
+            dps_v8 a = dps_ld(L + k);
+            for (int q = 0; q < DPS_NQ; q++) a.q[q] = dps_exp_vn(a.q[q] - top);
+            dps_st(S + k, a);
+        }
+#endif
+        for (; k < K; k++) S[k] = dps_exp_in_range(L[k] - top);
+    }
     else
         for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
@@ -268,8 +299,17 @@ DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S
 DPS_HOT static void dps_vonmises_row(double cm, double sm, double kappa, const double *restrict cx,
                                      const double *restrict sx, double *restrict S, int K) {
     /* the argument is kappa (cos(x_k - mu) - 1), within [-2.001 |kappa|, 0.001 |kappa|] */
-    if (fabs(kappa) <= 350.0)
-        for (int k = 0; k < K; k++) S[k] = dps_exp_in_range(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    if (fabs(kappa) <= 350.0) {
+        int k = 0;
+#ifdef DPS_VEC
+        for (; k + 8 <= K; k += 8) {
+            dps_v8 c = dps_ld(cx + k), s = dps_ld(sx + k);
+            for (int q = 0; q < DPS_NQ; q++) c.q[q] = dps_exp_vn(kappa * ((c.q[q] * cm + s.q[q] * sm) - 1.0));
+            dps_st(S + k, c);
+        }
+#endif
+        for (; k < K; k++) S[k] = dps_exp_in_range(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    }
     else
         for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
@@ -391,8 +431,17 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
     } else {
         double rt = 1.0 / tau; /* a multiplication per entry instead of a second division */
         /* every |z_k - D_k| |rt| <= 708: the exponential's argument needs no clamping */
-        if (dps_absdiff_max(z, D, K) * fabs(rt) <= 708.0)
-            for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp_in_range((z[k] - D[k]) * rt));
+        if (dps_absdiff_max(z, D, K) * fabs(rt) <= 708.0) {
+            int k = 0;
+#ifdef DPS_VEC
+            for (; k + 8 <= K; k += 8) {
+                dps_v8 a = dps_ld(z + k), d = dps_ld(D + k);
+                for (int q = 0; q < DPS_NQ; q++) a.q[q] = 1.0 / (1.0 + dps_exp_vn((a.q[q] - d.q[q]) * rt));
+                dps_st(G + k, a);
+            }
+#endif
+            for (; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp_in_range((z[k] - D[k]) * rt));
+        }
         else
             for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp((z[k] - D[k]) * rt));
     }

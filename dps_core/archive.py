@@ -37,13 +37,13 @@ from .archive_io import (
     remove_quietly,
     same_file,
 )
-from .backend import instruction_set
+from .backend import arithmetic, instruction_set
 from .errors import ArchiveError, ArchiveWriteError
 from .state import State
 
-__all__ = ["SCHEMA", "ArchiveWriter", "Archive", "open_archive"]
+__all__ = ["SCHEMA", "ArchiveWriter", "Archive", "open_archive", "recorded_arithmetic"]
 
-SCHEMA = "1.2.0"
+SCHEMA = "1.3.0"
 LIBVER = ("v110", "v110")
 _STATUS_LEN = 32
 _MESSAGE_LEN = 2048
@@ -96,9 +96,19 @@ def snapshot_dims(name: str, shape: tuple, n_agents: int, n_tasks: int) -> list[
     return out
 
 
-def _kernel_label(backend: str, isa: str) -> str:
-    """'compiled (avx512f)' or 'reference': the kernel and, for the compiled one, its instruction set."""
-    return f"{backend} ({isa})" if isa else backend
+def _kernel_label(backend: str, isa: str, revision: int) -> str:
+    """'compiled (avx512f, arithmetic 2)' or 'reference': the kernel and, for the compiled one, its
+    instruction set and arithmetic revision."""
+    details = [d for d in (isa, f"arithmetic {revision}" if revision else "") if d]
+    return f"{backend} ({', '.join(details)})" if details else backend
+
+
+def recorded_arithmetic(attrs: Mapping) -> int:
+    """The compiled kernel's arithmetic revision an archive's root attributes record (0 for the
+    reference kernel); files of schema < 1.3 do not record it and were all stepped by revision 1."""
+    if str(attrs.get("backend", "")) != "compiled":
+        return 0
+    return int(attrs.get("kernel_arithmetic", 1))
 
 
 class ArchiveWriter:
@@ -262,6 +272,7 @@ class ArchiveWriter:
         a["run_id"] = sim.run_id
         a["backend"] = sim.backend
         a["kernel_isa"] = instruction_set(sim.backend)
+        a["kernel_arithmetic"] = np.int64(arithmetic(sim.backend))
         a["n_agents"] = model.n_agents
         a["n_tasks"] = model.n_tasks
         a["demand_rows"] = model.demand_rows
@@ -354,13 +365,14 @@ class ArchiveWriter:
         g.create_dataset("heartbeat", data=np.float64(_time.time()))
         g.attrs["host"] = socket.gethostname()
         changes = [] if source is None else json.loads(source.f["run"].attrs.get("backend_changes", "[]"))
-        now = _kernel_label(sim.backend, instruction_set(sim.backend))
+        now = _kernel_label(sim.backend, instruction_set(sim.backend), arithmetic(sim.backend))
         if source is not None:
             before = str(source.f.attrs.get("backend"))
-            # files of schema < 1.2 do not say which instruction set ran: only the backend is compared
+            # files of schema < 1.2 do not say which instruction set ran: it is taken as this one
             isa = str(source.f.attrs.get("kernel_isa", instruction_set(sim.backend) if before == sim.backend else ""))
-            if _kernel_label(before, isa) != now:
-                changes.append({"step": int(state.step), "from": _kernel_label(before, isa), "to": now, "time": _now()})
+            was = _kernel_label(before, isa, recorded_arithmetic(source.f.attrs))
+            if was != now:
+                changes.append({"step": int(state.step), "from": was, "to": now, "time": _now()})
         g.attrs["backend_changes"] = _json(changes)
 
         g = f.create_group("plugins")

@@ -12,7 +12,15 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-__all__ = ["backend", "kernel_step", "kernel_step_bytes", "compiled_error", "instruction_set", "instruction_sets"]
+__all__ = [
+    "backend",
+    "kernel_step",
+    "kernel_step_bytes",
+    "compiled_error",
+    "instruction_set",
+    "instruction_sets",
+    "arithmetic",
+]
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +53,14 @@ def instruction_set(kind: str) -> str:
     '' for the reference kernel, whose results do not depend on it."""
     mod = _compiled()[0]
     return str(mod.isa()) if kind == "compiled" and mod is not None else ""
+
+
+def arithmetic(kind: str) -> int:
+    """The revision of the compiled kernel's arithmetic, raised by every change to it that alters any
+    result, even by rounding (a run resumes bit for bit only on the revision that stepped it); 0 for
+    the reference kernel."""
+    mod = _compiled()[0]
+    return int(mod.arithmetic()) if kind == "compiled" and mod is not None else 0
 
 
 # instruction sets on which the compiled row kernels compute the same operations, fused multiply-adds

@@ -447,7 +447,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-backend-change",
         action="store_true",
-        help="continue with another kernel backend, or instruction set, than the one that stepped the run (recorded in the archive)",
+        help="continue with another kernel backend, instruction set or arithmetic revision than the one that stepped the run (recorded in the archive)",
     )
     p.set_defaults(func=cmd_resume)
 

@@ -30,6 +30,7 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "has_openmp",
+    "arithmetic",
     "isa",
     "isas",
     "set_isa",
@@ -47,6 +48,7 @@ TILE = 1024
 set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
 get_num_threads = _kernel.get_num_threads
 has_openmp = _kernel.has_openmp
+arithmetic = _kernel.arithmetic
 isa = _kernel.isa
 isas = _kernel.isas
 set_isa = _kernel.set_isa

@@ -147,8 +147,9 @@ class Simulation:
         """The simulation an archive describes, at its latest checkpoint (see `resume`). It is
         rebuilt from the archive alone: file inputs come from the archive (or must match its
         SHA-256), the rebuilt graph must equal the stored one, and the kernel backend must be the
-        one that stepped the run, on the same instruction set for the compiled kernel, unless
-        `allow_backend_change` (the change is then recorded)."""
+        one that stepped the run, for the compiled kernel with the same arithmetic revision and on an
+        instruction set with the same results, unless `allow_backend_change` (the change is then
+        recorded)."""
         path = Path(path)
         from .archive_io import live_writer
 
@@ -180,8 +181,17 @@ class Simulation:
                 "kernel (DPS_PUREPYTHON?); resuming would mix kernels. Use the same kernel, or allow it "
                 "(dps resume --allow-backend-change), which the archive records with the step"
             )
-        from .backend import instruction_set, instruction_sets, same_results
+        from .archive import recorded_arithmetic
+        from .backend import arithmetic, instruction_set, instruction_sets, same_results
 
+        done, does = recorded_arithmetic(prov), arithmetic(sim.backend)
+        if recorded == sim.backend and done != does and not allow_backend_change:
+            raise ArchiveError(
+                f"archive {path} was stepped by the compiled kernel's arithmetic revision {done} (dps "
+                f"{prov.get('dps_version', '?')}) but this dps computes revision {does}: results agree to rounding, "
+                "not bit for bit, so resuming would mix them. Finish the run with the dps that started it, or "
+                "allow the change (dps resume --allow-backend-change), which the archive records"
+            )
         ran, runs = str(prov.get("kernel_isa", "")), instruction_set(sim.backend)
         if recorded == sim.backend and ran and not same_results(ran, runs) and not allow_backend_change:
             alike = [isa for isa in instruction_sets() if same_results(ran, isa)]  # here, with ran's results

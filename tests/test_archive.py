@@ -268,7 +268,9 @@ def test_resume_refuses_another_kernel_backend_unless_allowed(tmp_path, monkeypa
         with open_archive(path) as ar:
             changes = json.loads(ar.f["run"].attrs["backend_changes"])
             assert ar.provenance["backend"] == "reference"
-        assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, f"compiled ({isa})", "reference")]
+        assert [(c["step"], c["from"], c["to"]) for c in changes] == [
+            (30, f"compiled ({isa}, arithmetic {compiled.arithmetic()})", "reference")
+        ]
     finally:
         monkeypatch.delenv("DPS_PUREPYTHON")
         mod._compiled.cache_clear()
@@ -283,12 +285,12 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
         pytest.skip("needs the compiled kernel")
     from dps_core import compiled
 
-    here = compiled.isa()
+    here, rev = compiled.isa(), compiled.arithmetic()
     other = "avx2" if here != "avx2" else "baseline"
     path = tmp_path / "run.h5"
     Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
     with open_archive(path) as ar:
-        assert ar.provenance["kernel_isa"] == here and ar.schema == "1.2.0"
+        assert ar.provenance["kernel_isa"] == here and ar.schema == "1.3.0"
     with h5py.File(path, "r+") as f:
         f.attrs["kernel_isa"] = other  # as if stepped on another CPU
     with pytest.raises(
@@ -299,16 +301,59 @@ def test_resume_refuses_another_instruction_set_unless_allowed(tmp_path):
     with open_archive(path) as ar:
         changes = json.loads(ar.f["run"].attrs["backend_changes"])
         assert ar.provenance["kernel_isa"] == here
-    assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, f"compiled ({other})", f"compiled ({here})")]
-    # a schema 1.1 file does not say which instruction set ran: it resumes, and nothing is recorded
+    assert [(c["step"], c["from"], c["to"]) for c in changes] == [
+        (30, f"compiled ({other}, arithmetic {rev})", f"compiled ({here}, arithmetic {rev})")
+    ]
+    # a schema 1.1 file does not say which instruction set ran: it is not refused for that (but it was
+    # stepped by the first arithmetic revision: test_resume_refuses_another_arithmetic_revision_unless_allowed)
     old = tmp_path / "old.h5"
     Simulation.from_config(CONFIG, entry_points=False).run(old, steps=30)
     with h5py.File(old, "r+") as f:
         del f.attrs["kernel_isa"]
+        f.attrs["kernel_arithmetic"] = rev  # as if that revision had been the first
         f.attrs["dps_schema"] = "1.1.0"
     assert Simulation.resume(old, entry_points=False).step == 60
     with open_archive(old) as ar:
-        assert json.loads(ar.f["run"].attrs["backend_changes"]) == [] and ar.schema == "1.2.0"
+        assert json.loads(ar.f["run"].attrs["backend_changes"]) == [] and ar.schema == "1.3.0"
+
+
+def test_resume_refuses_another_arithmetic_revision_unless_allowed(tmp_path):
+    """A change to the compiled kernel that alters results by rounding raises its arithmetic revision
+    (the exponential of revision 2 rounds differently from revision 1's): the archive records the
+    revision, files of schema < 1.3 were all stepped by revision 1, and a resume on another revision
+    is refused unless allowed, then recorded."""
+    from dps_core import backend as current
+
+    if current() != "compiled":
+        pytest.skip("needs the compiled kernel")
+    from dps_core import compiled
+
+    here, rev = compiled.isa(), compiled.arithmetic()
+    assert rev >= 2  # the table-driven exponential came with revision 2
+    for name, older in (("older.h5", rev - 1), ("schema-1.2.h5", None)):
+        path = tmp_path / name
+        Simulation.from_config(CONFIG, entry_points=False).run(path, steps=30)
+        with open_archive(path) as ar:
+            assert ar.provenance["kernel_arithmetic"] == rev
+        with h5py.File(path, "r+") as f:
+            if older is None:  # a file written before revisions were recorded
+                del f.attrs["kernel_arithmetic"]
+                f.attrs["dps_schema"] = "1.2.0"
+            else:
+                f.attrs["kernel_arithmetic"] = older
+        was = 1 if older is None else older
+        with pytest.raises(
+            ArchiveError,
+            match=f"arithmetic revision {was} .*computes revision {rev}: .*not bit for bit.*--allow-backend-change",
+        ):
+            Simulation.resume(path, entry_points=False)
+        assert Simulation.resume(path, entry_points=False, allow_backend_change=True).step == 60
+        with open_archive(path) as ar:
+            changes = json.loads(ar.f["run"].attrs["backend_changes"])
+            assert ar.provenance["kernel_arithmetic"] == rev and ar.schema == "1.3.0"
+        assert [(c["step"], c["from"], c["to"]) for c in changes] == [
+            (30, f"compiled ({here}, arithmetic {was})", f"compiled ({here}, arithmetic {rev})")
+        ], name
 
 
 @pytest.fixture
@@ -389,7 +434,10 @@ def test_a_run_resumes_unrefused_between_instruction_sets_with_the_same_results(
     with open_archive(path) as ar:
         changes = json.loads(ar.f["run"].attrs["backend_changes"])
         assert ar.provenance["kernel_isa"] == "avx512f"
-    assert [(c["step"], c["from"], c["to"]) for c in changes] == [(30, "compiled (x86-64-v3)", "compiled (avx512f)")]
+    rev = compiled.arithmetic()
+    assert [(c["step"], c["from"], c["to"]) for c in changes] == [
+        (30, f"compiled (x86-64-v3, arithmetic {rev})", f"compiled (avx512f, arithmetic {rev})")
+    ]
     _same_checkpoints(path, whole)
     kernel_isa("x86-64 baseline")  # results that differ by rounding: refused, naming both that would do
     with pytest.raises(ArchiveError, match=r"DPS_KERNEL_ISA='avx512f' or 'x86-64-v3' \(the same results\)"):

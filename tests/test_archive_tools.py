@@ -275,7 +275,7 @@ def test_schema_1_0_archives_still_read_and_resume(tmp_path, monkeypatch, snapsh
     whole.run(tmp_path / "whole.h5", steps=50)
     assert result.status == "finished" and result.step == 50
     with open_archive(path) as a, open_archive(tmp_path / "whole.h5") as b:
-        assert a.schema == "1.2.0"  # a resumed archive is rewritten in the current layout
+        assert a.schema == "1.3.0"  # a resumed archive is rewritten in the current layout
         for k, v in b.timeseries().items():
             np.testing.assert_array_equal(a.timeseries()[k], v, err_msg=k)
 
