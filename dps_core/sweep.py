@@ -237,6 +237,8 @@ class Sweep:
         finally:
             if coord is not None and coord.own:
                 coord.ex.shutdown(wait=True, cancel_futures=True)
+                for ex in coord.broken:  # no worker process outlives the sweep
+                    ex.shutdown(wait=True)
             lock.release()
         return cls(directory)
 
@@ -434,6 +436,7 @@ class _Coordinator:
         self.last_write = 0.0
         self.write_cost = 0.0
         self.lost: dict[str, int] = {}
+        self.broken: list = []  # pools a dead worker broke, replaced: their other workers are ending
 
     def _task(self, run) -> dict:
         return {
@@ -558,6 +561,7 @@ class _Coordinator:
             return
         lost = list(futures.items())
         self.ex.shutdown(wait=False, cancel_futures=True)
+        self.broken.append(self.ex)
         self.ex = local_executor(self.workers_own)
         futures.clear()
         for _, rid in lost:
