@@ -44,6 +44,7 @@ RESULT_COLUMNS = ["seed", "status", "error", "step", "steps_executed", "seconds"
 INDEX_INTERVAL = 5.0  # least seconds between index rewrites while a sweep runs
 INDEX_SHARE = 0.02  # and at most this share of the coordinator's time goes to them
 MAX_LOST = 3  # a run whose worker process dies this many times is recorded as failed
+BROKEN_GRACE = 30.0  # seconds the other workers of a broken local pool get to stop before they are killed
 
 
 class SweepError(DPSError):
@@ -103,6 +104,26 @@ def _interrupt_workers(executor: cf.ProcessPoolExecutor) -> None:
     for proc in processes.values():
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGINT)
+
+
+def _end_broken_pool(executor: cf.ProcessPoolExecutor, grace: float = BROKEN_GRACE) -> None:
+    """Stop what a dead worker left of a local pool before its runs go to a new one. The pool asks its
+    other workers to terminate (SIGTERM: a run stops at a consistent point and checkpoints), but one
+    can then wait forever on the task queue's lock the dead worker held; whoever is still alive after
+    `grace` seconds is killed (its archive stays readable and resumable, as after any kill)."""
+    import signal
+    from multiprocessing.connection import wait
+
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # before shutdown drops them
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    waiting = {p.sentinel: p for p in processes}  # readable once the process has ended (without reaping it)
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        for ended in wait(list(waiting), timeout=left):
+            waiting.pop(ended)
+    for proc in waiting.values():
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGKILL)
 
 
 class _Serial(cf.Executor):
@@ -560,7 +581,7 @@ class _Coordinator:
         if self.workers_own == 0:
             return
         lost = list(futures.items())
-        self.ex.shutdown(wait=False, cancel_futures=True)
+        _end_broken_pool(self.ex)
         self.broken.append(self.ex)
         self.ex = local_executor(self.workers_own)
         futures.clear()

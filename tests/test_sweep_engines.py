@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from dps_core.archive import open_archive
 from dps_core.design import load_sweep
-from dps_core.sweep import Sweep
+from dps_core.sweep import Sweep, _end_broken_pool, local_executor
 
 from .test_sweep import BASE, assert_same_runs
 
@@ -240,3 +241,35 @@ def test_a_local_worker_killed_mid_sweep_is_replaced_and_its_run_redone(tmp_path
     assert [r["status"] for r in s.records()] == ["finished"] * len(plan.runs), [r["error"] for r in s.records()]
     assert_same_runs(tmp_path / "serial", tmp_path / "local")
     assert not _pool_workers()  # the replacement pool was shut down too
+
+
+def _stuck(marker: str) -> None:
+    """A worker that ignores SIGTERM and never returns, as one waiting forever on the task queue's
+    lock a killed worker held."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(marker, str(os.getpid())).touch()
+    time.sleep(600)
+
+
+def test_a_broken_pool_s_stuck_worker_is_killed_before_its_runs_go_elsewhere(tmp_path, deadline):
+    """When one local worker dies, the pool terminates the others; one that cannot stop (here: it
+    ignores SIGTERM) is killed after the grace period, so that no worker of the old pool outlives the
+    sweep or writes a run that is redone elsewhere."""
+    ex = local_executor(2)
+    futures = [ex.submit(_stuck, str(tmp_path)) for _ in range(2)]
+    while len(list(tmp_path.iterdir())) < 2:  # both workers inside the task, SIGTERM ignored
+        time.sleep(0.05)
+    victim, survivor = (int(p.name) for p in tmp_path.iterdir())
+    # a third task wakes the pool's manager thread, which then watches both workers (it lists them
+    # when it wakes, and the second was started after its last wake-up)
+    futures.append(ex.submit(time.sleep, 0))
+    os.kill(victim, signal.SIGKILL)
+    for fut in futures:
+        with pytest.raises(BrokenProcessPool):
+            fut.result(timeout=30)
+    start = time.monotonic()
+    _end_broken_pool(ex, grace=1.0)
+    assert 1.0 <= time.monotonic() - start < 10.0  # it waited the grace period, no longer
+    while survivor in _pool_workers():
+        time.sleep(0.05)  # killed (the pool's manager thread reaps it)
+    ex.shutdown(wait=True)
