@@ -243,12 +243,15 @@ def test_a_local_worker_killed_mid_sweep_is_replaced_and_its_run_redone(tmp_path
     assert not _pool_workers()  # the replacement pool was shut down too
 
 
-def _stuck(marker: str) -> None:
-    """A worker that ignores SIGTERM and never returns, as one waiting forever on the task queue's
-    lock a killed worker held."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    Path(marker, str(os.getpid())).touch()
-    time.sleep(600)
+# a worker that ignores SIGTERM and never returns, as one waiting forever on the task queue's lock a
+# killed worker held; run by the builtin exec, which a spawned worker can unpickle (a function of this
+# module it could not import where the tests run from another directory, as in tox)
+_STUCK = (
+    "import os, signal, time, pathlib\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "pathlib.Path({marker!r}, str(os.getpid())).touch()\n"
+    "time.sleep(600)\n"
+)
 
 
 def test_a_broken_pool_s_stuck_worker_is_killed_before_its_runs_go_elsewhere(tmp_path, deadline):
@@ -256,7 +259,7 @@ def test_a_broken_pool_s_stuck_worker_is_killed_before_its_runs_go_elsewhere(tmp
     ignores SIGTERM) is killed after the grace period, so that no worker of the old pool outlives the
     sweep or writes a run that is redone elsewhere."""
     ex = local_executor(2)
-    futures = [ex.submit(_stuck, str(tmp_path)) for _ in range(2)]
+    futures = [ex.submit(exec, _STUCK.format(marker=str(tmp_path))) for _ in range(2)]
     while len(list(tmp_path.iterdir())) < 2:  # both workers inside the task, SIGTERM ignored
         time.sleep(0.05)
     victim, survivor = (int(p.name) for p in tmp_path.iterdir())
