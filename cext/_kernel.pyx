@@ -18,7 +18,7 @@ blocks of 256 rows combined in a fixed order, so results are bit-identical for a
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport cos, exp, fabs, log, pow, sin, sqrt
+from libc.math cimport exp, fabs, log, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -57,6 +57,7 @@ cdef extern from "dps_rows.h" nogil:
     int dps_cpu_runs(int i)
     int dps_select_isa(const char* name)
     double dps_nanmax(double m, double d)
+    void dps_sincos(double x, double* s, double* c)
     void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
@@ -270,8 +271,7 @@ cdef inline void produce_row(int family, const double* P_row, double mu, double 
     if family == FREE:
         dps_softmax_row(P_row, S_row, K)
     elif family == VONMISES:
-        cm = cos(mu)
-        sm = sin(mu)
+        dps_sincos(mu, &sm, &cm)
         if cs != NULL:
             cs[0] = cm
             cs[1] = sm
@@ -586,8 +586,11 @@ cdef inline void update_row(const Upd* U, Py_ssize_t i, double* h, const double*
     cm = 0.0
     sm = 0.0
     if family == VONMISES:  # cos mu and sin mu as the produce step computed them, or again
-        cm = cos(U.mup[i]) if cs == NULL else cs[0]
-        sm = sin(U.mup[i]) if cs == NULL else cs[1]
+        if cs == NULL:
+            dps_sincos(U.mup[i], &sm, &cm)
+        else:
+            cm = cs[0]
+            sm = cs[1]
     # the common case in fewer sweeps over the row (same arithmetic): production not stored (so
     # alpha = 1 and capabilities all ones), a gradient-type mode, no specialisation penalty
     fast = (y_row == NULL and mode != TATONNEMENT and mode != LCA and mode != IMITATION
