@@ -288,8 +288,7 @@ DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S
         }
 #endif
         for (; k < K; k++) S[k] = dps_exp_in_range(L[k] - top);
-    }
-    else
+    } else
         for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
@@ -309,8 +308,7 @@ DPS_HOT static void dps_vonmises_row(double cm, double sm, double kappa, const d
         }
 #endif
         for (; k < K; k++) S[k] = dps_exp_in_range(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
-    }
-    else
+    } else
         for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
     double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
     for (int k = 0; k < K; k++) S[k] = S[k] * inv;
@@ -441,8 +439,7 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
             }
 #endif
             for (; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp_in_range((z[k] - D[k]) * rt));
-        }
-        else
+        } else
             for (int k = 0; k < K; k++) G[k] = 1.0 / (1.0 + dps_exp((z[k] - D[k]) * rt));
     }
 }
