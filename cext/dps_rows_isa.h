@@ -344,9 +344,9 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
 #endif
 
 #ifdef DPS_VEC
-/* a block of the mixed row, or of minus - the mixed row */
-DPS_INLINE void dps_st_mixed(double *out, const double *minus, dps_v8 acc) {
-    dps_st(out, minus ? dps_sub(dps_ld(minus), acc) : acc);
+/* the block of the mixed row at k, or of minus - the mixed row */
+DPS_INLINE void dps_st_mixed(double *out, const double *minus, int64_t k, dps_v8 acc) {
+    dps_st(out + k, minus ? dps_sub(dps_ld(minus + k), acc) : acc);
 }
 #endif
 
@@ -377,7 +377,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 for (int e = 0; e < deg; e++)
                     for (int q = 0; q < DPS_MIX_V; q++)
                         acc[q] = dps_add(acc[q], dps_scale(wt[e], dps_ld(rp[e] + k0 + 8 * q)));
-                for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out + k0 + 8 * q, minus ? minus + k0 + 8 * q : NULL, acc[q]);
+                for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out, minus, k0 + 8 * q, acc[q]);
             }
         }
         for (; k0 + 8 * DPS_MIX_V <= K; k0 += 8 * DPS_MIX_V) {
@@ -389,7 +389,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 for (int q = 0; q < DPS_MIX_V; q++) acc[q] = dps_add(acc[q], dps_scale(we, dps_ld(xj + 8 * q)));
             }
-            for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out + k0 + 8 * q, minus ? minus + k0 + 8 * q : NULL, acc[q]);
+            for (int q = 0; q < DPS_MIX_V; q++) dps_st_mixed(out, minus, k0 + 8 * q, acc[q]);
         }
         for (; k0 + 8 <= K; k0 += 8) {
             dps_v8 acc = dps_scale(ai, dps_ld(xi + k0));
@@ -398,7 +398,7 @@ DPS_HOT static void dps_mix_row(int csr, double a, double b, double gamma, const
                 double we = v ? gamma * data[e] * v[jn] : gamma * data[e];
                 acc = dps_add(acc, dps_scale(we, dps_ld(dps_row(X, rg, jn, K) + k0)));
             }
-            dps_st_mixed(out + k0, minus ? minus + k0 : NULL, acc);
+            dps_st_mixed(out, minus, k0, acc);
         }
 #endif
         if (k0 < K) {

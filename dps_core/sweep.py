@@ -124,6 +124,7 @@ def _end_broken_pool(executor: cf.ProcessPoolExecutor, grace: float = BROKEN_GRA
     for proc in waiting.values():
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGKILL)
+    executor.shutdown(wait=True)  # the pool's manager thread reaps them and ends: nothing outlives the sweep
 
 
 class _Serial(cf.Executor):
@@ -258,8 +259,6 @@ class Sweep:
         finally:
             if coord is not None and coord.own:
                 coord.ex.shutdown(wait=True, cancel_futures=True)
-                for ex in coord.broken:  # no worker process outlives the sweep
-                    ex.shutdown(wait=True)
             lock.release()
         return cls(directory)
 
@@ -457,7 +456,6 @@ class _Coordinator:
         self.last_write = 0.0
         self.write_cost = 0.0
         self.lost: dict[str, int] = {}
-        self.broken: list = []  # pools a dead worker broke, replaced: their other workers are ending
 
     def _task(self, run) -> dict:
         return {
@@ -582,7 +580,6 @@ class _Coordinator:
             return
         lost = list(futures.items())
         _end_broken_pool(self.ex)
-        self.broken.append(self.ex)
         self.ex = local_executor(self.workers_own)
         futures.clear()
         for _, rid in lost:
