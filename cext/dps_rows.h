@@ -189,6 +189,7 @@ DPS_INLINE const double *dps_row(const double *X, const dps_ring *rg, int64_t j,
 }
 
 DPS_INLINE double dps_wrap(double v) {
+    if (v >= 0.0 && v < DPS_TWO_PI) return v; /* fmod's result, without the call (1 % of a von Mises step) */
     double r = fmod(v, DPS_TWO_PI);
     return r < 0 ? r + DPS_TWO_PI : r;
 }
