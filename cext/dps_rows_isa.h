@@ -262,23 +262,41 @@ DPS_INLINE double dps_absdiff_max(const double *restrict a, const double *restri
     return bad ? NAN : m;
 }
 
-/* the largest entry, and the smallest in *lo (any NaN makes the caller's row NaN, whatever these are) */
+/* the largest entry, and the smallest in *lo (any NaN makes the caller's row NaN, whatever these are;
+ * the order of comparisons can only change the sign of a zero largest entry, and L - (+0) and
+ * L - (-0) have the same exponential). Two chains of comparisons and a tree over the lanes: this
+ * is the start of a softmax row's critical path. */
 DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
     double m = a[0], l = a[0];
     int k = 0;
 #ifdef DPS_VEC
-    if (K >= 8) {
-        dps_v8 m0 = dps_ld(a), l0 = m0;
-        for (k = 8; k + 8 <= K; k += 8) {
+    if (K >= 16) {
+        dps_v8 m0 = dps_ld(a), m1 = dps_ld(a + 8), l0 = m0, l1 = m1;
+        for (k = 16; k + 16 <= K; k += 16) {
+            dps_v8 x = dps_ld(a + k), y = dps_ld(a + k + 8);
+            m0 = dps_larger(x, m0);
+            m1 = dps_larger(y, m1);
+            l0 = dps_smaller(x, l0);
+            l1 = dps_smaller(y, l1);
+        }
+        if (k + 8 <= K) {
             dps_v8 x = dps_ld(a + k);
             m0 = dps_larger(x, m0);
             l0 = dps_smaller(x, l0);
+            k += 8;
         }
-        for (int q = 0; q < DPS_NQ; q++) /* lane by lane, without a round trip through memory */
-            for (int j = 0; j < DPS_VN; j++) {
-                m = m0.q[q][j] > m ? m0.q[q][j] : m;
-                l = l0.q[q][j] < l ? l0.q[q][j] : l;
-            }
+        m0 = dps_larger(m1, m0);
+        l0 = dps_smaller(l1, l0);
+#define DPS_LANE(v, j) v.q[(j) / DPS_VN][(j) % DPS_VN]
+#define DPS_MAX(x, y) ((x) > (y) ? (x) : (y))
+#define DPS_MIN(x, y) ((x) < (y) ? (x) : (y))
+        m = DPS_MAX(DPS_MAX(DPS_MAX(DPS_LANE(m0, 0), DPS_LANE(m0, 4)), DPS_MAX(DPS_LANE(m0, 2), DPS_LANE(m0, 6))),
+                    DPS_MAX(DPS_MAX(DPS_LANE(m0, 1), DPS_LANE(m0, 5)), DPS_MAX(DPS_LANE(m0, 3), DPS_LANE(m0, 7))));
+        l = DPS_MIN(DPS_MIN(DPS_MIN(DPS_LANE(l0, 0), DPS_LANE(l0, 4)), DPS_MIN(DPS_LANE(l0, 2), DPS_LANE(l0, 6))),
+                    DPS_MIN(DPS_MIN(DPS_LANE(l0, 1), DPS_LANE(l0, 5)), DPS_MIN(DPS_LANE(l0, 3), DPS_LANE(l0, 7))));
+#undef DPS_MIN
+#undef DPS_MAX
+#undef DPS_LANE
     }
 #endif
     for (; k < K; k++) {
