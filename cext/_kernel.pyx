@@ -238,11 +238,35 @@ cdef inline Py_ssize_t cyclic(Py_ssize_t r, Py_ssize_t n) noexcept nogil:
     return r + n if r < 0 else (r - n if r >= n else r)
 
 
+cdef bint refuse_scratch = False  # tests: every scratch allocation fails (_refuse_scratch)
+
+
 cdef inline double* rows(Py_ssize_t n, int K) noexcept nogil:
     """Scratch for n rows of K doubles, 64-byte aligned: a row then starts on a cache line whenever
     K is a multiple of 8, so no vector load or store of it straddles two lines (with malloc's
-    16-byte alignment, steps of the benchmark configurations took 15-24 % longer)."""
+    16-byte alignment, steps of the benchmark configurations took 15-24 % longer). NULL if the
+    memory is not there: the caller skips its work and raises (no_scratch)."""
+    if refuse_scratch:
+        return NULL
     return <double*> aligned_alloc(64, (n * K * sizeof(double) + 63) // 64 * 64)
+
+
+def _refuse_scratch(bint on):
+    """For tests: make every scratch allocation of the kernel fail (on) or work again (off)."""
+    global refuse_scratch
+    refuse_scratch = on
+
+
+cdef int no_scratch(str where, Py_ssize_t nrows, int K) except -1:
+    """A thread's scratch rows could not be allocated: the step stops with nothing of the state
+    changed (the kernel writes only new arrays), in one clear line."""
+    from dps_core.errors import ResourceError
+    size = nrows * K * 8
+    each = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+    raise ResourceError(
+        f"compiled kernel ({where}): no memory for its scratch rows ({nrows} of K = {K} doubles, {each} "
+        f"per thread); free memory, or run fewer threads (OMP_NUM_THREADS)"
+    )
 
 
 cdef inline double* ptr(double[::1] a) noexcept nogil:
@@ -412,9 +436,15 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
     cdef double* vs = ptr(yscale)
     cdef double* cy = ptr(colsumY)
     cdef bint residual = sg.signal == RESIDUAL and not store_z  # G = D - z as the mixing stores z
+    cdef int failed = 0
+    cdef int* failed_p = &failed  # shared: written through a pointer from inside the parallel block
     with nogil, parallel():
         z = rows(1, K)
+        if z == NULL:
+            failed_p[0] = 1
         for i in prange(n, schedule="static"):
+            if z == NULL:
+                continue
             if residual:
                 dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Yp, NULL, vs, cy, i, K, demand_row(&sg, i), Gp + i * K)
                 continue
@@ -424,6 +454,8 @@ def gather_signal(bint csr, double[::1] a, double b, double gamma,
                     Zp[i * K + k] = z[k]
             signal_row(&sg, i, z, Gp + i * K, NULL if pn == NULL else pn + i * K)
         free(z)
+    if failed:
+        no_scratch("gather and signal", 1, K)
 
 
 def interaction_signal(bint csr, Params prm, double[:, ::1] Z, double[::1] colsumZ,
@@ -717,11 +749,17 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
     cdef double* cg = ptr(colsumG)
     cdef double* Sp = ptr2(S)
     cdef double* Yp = ptr2(Y) if store_y else NULL
+    cdef int failed = 0
+    cdef int* failed_p = &failed
     with nogil, parallel():
         h = rows(1, K)
         t = rows(1, K)
         q = rows(1, K)
+        if h == NULL or t == NULL or q == NULL:
+            failed_p[0] = 1
         for i in prange(n, schedule="static"):
+            if h == NULL or t == NULL or q == NULL:
+                continue
             # H_i (or the own node's G_i)
             if scatter:
                 dps_mix_row(csr, ap[i], b, gamma, ip, ix, dp, Gp, NULL, NULL, cg, i, K, NULL, h)
@@ -733,6 +771,8 @@ def update(Params prm, bint csr, double[::1] a, double b, double gamma,
         free(h)
         free(t)
         free(q)
+    if failed:
+        no_scratch("scatter and update", 3, K)
 
 
 cdef inline const double* srow(bint s_is_new, const double* s_row, double* q, int K) noexcept nogil:
@@ -831,6 +871,9 @@ def fused(Params prm, int band_g, int band_s, int tile,
     cdef double* mixed
     cdef const double* minus
     cdef bint residual = sg.signal == RESIDUAL  # G = D - z as the mixing stores z
+    cdef bint ok
+    cdef int failed = 0
+    cdef int* failed_p = &failed
     with nogil, parallel():
         ringS = rows(R, K)
         ringY = rows(R, K)
@@ -843,7 +886,13 @@ def fused(Params prm, int band_g, int band_s, int tile,
         pscratch = rows(1, K)
         mapX = <dps_ring*> malloc(sizeof(dps_ring))
         mapG = <dps_ring*> malloc(sizeof(dps_ring))
+        ok = (ringS != NULL and ringY != NULL and ringG != NULL and ringCS != NULL and z != NULL and h != NULL
+              and t != NULL and q != NULL and pscratch != NULL and mapX != NULL and mapG != NULL)
+        if not ok:
+            failed_p[0] = 1
         for b in prange(ntiles, schedule="static"):
+            if not ok:
+                continue
             lo = b * tile
             Tb = n - lo if n - lo < tile else tile
             # gather reads production (stored Y, or S scaled by w), the scatter reads G
@@ -910,6 +959,8 @@ def fused(Params prm, int band_g, int band_s, int tile,
         free(pscratch)
         free(mapX)
         free(mapG)
+    if failed:
+        no_scratch("fused pass", 3 * R + 5, K)
 
 
 def imitate(Params prm, double[::1] payoff, const int64_t[::1] partner, double[::1] draw_u,

@@ -419,3 +419,36 @@ def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
     finally:
         compiled.FUSED = True
         compiled.TILE = tile
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused pass", "three passes"])
+def test_no_memory_for_scratch_rows_stops_the_step_in_one_line_with_the_state_unchanged(fused):
+    """Each thread of a compiled step allocates a few scratch rows; when one cannot, the step must
+    stop with a ResourceError naming the kernel's pass (not crash on a NULL row), leave the state as
+    it was, and step exactly as an untouched copy once memory is back."""
+    from dps_core import compiled
+    from dps_core.errors import ResourceError
+
+    mixing = ({"name": "shared", "gamma": 0.6}, {"name": "ring", "k": 3})
+    sims = [build("free", MODES[0], SIGNALS[0], mixing, {}, n=120, k=13, seed=3) for _ in range(2)]
+    assert sims[0].backend == "compiled"
+    compiled.FUSED = fused
+    try:
+        assert (compiled._fused_tile(compiled._plan(sims[0].model), 120) > 0) == fused
+        before = {key: value.copy() for key, value in sims[0].state.arrays().items()}
+        compiled._kernel._refuse_scratch(True)
+        try:
+            with pytest.raises(ResourceError, match="compiled kernel .*no memory for its scratch rows") as err:
+                sims[0].step(1)
+        finally:
+            compiled._kernel._refuse_scratch(False)
+        assert "\n" not in str(err.value)
+        assert ("fused pass" in str(err.value)) == fused
+        for key, value in sims[0].state.arrays().items():
+            assert np.array_equal(value, before[key]), key
+        for sim in sims:
+            sim.step(2)
+    finally:
+        compiled.FUSED = True
+    for key, value in sims[0].state.arrays().items():
+        assert np.array_equal(value, sims[1].state.arrays()[key]), key
