@@ -165,10 +165,18 @@ DPS_INLINE double dps_exp(double x) {
  * arithmetic as plain loops. */
 #define DPS_LANES 16
 
+/* The fixed order in which 8 lanes are combined, written once for every reduction that needs it
+ * (sums by DPS_PLUS, maxima and minima): OP(x, y) combines two values, LANE(j) is lane j. */
+#define DPS_FOLD8(OP, LANE)                                                                        \
+    OP(OP(OP(LANE(0), LANE(4)), OP(LANE(2), LANE(6))), OP(OP(LANE(1), LANE(5)), OP(LANE(3), LANE(7))))
+#define DPS_PLUS(x, y) ((x) + (y))
+
 DPS_INLINE double dps_tree(const double *s) {
     double a[8];
     for (int j = 0; j < 8; j++) a[j] = s[j] + s[j + 8];
-    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+#define DPS_A(j) a[j]
+    return DPS_FOLD8(DPS_PLUS, DPS_A);
+#undef DPS_A
 }
 
 

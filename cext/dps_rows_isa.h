@@ -25,6 +25,7 @@
 #define dps_sub DPS_NAME(dps_sub)
 #define dps_mul DPS_NAME(dps_mul)
 #define dps_scale DPS_NAME(dps_scale)
+#define dps_vabs DPS_NAME(dps_vabs)
 #define dps_vmax DPS_NAME(dps_vmax)
 #define dps_vmin DPS_NAME(dps_vmin)
 #define dps_larger DPS_NAME(dps_larger)
@@ -142,6 +143,10 @@ DPS_INLINE dps_vn dps_vmin(dps_vn x, dps_vn m) {
     return (dps_vn)(((dps_in)x & t) | ((dps_in)m & ~t));
 #endif
 }
+/* |x| lane by lane: the sign bit cleared */
+DPS_INLINE dps_vn dps_vabs(dps_vn x) {
+    return (dps_vn)((dps_un)x & 0x7fffffffffffffffu);
+}
 /* x where x > m, else m (m where x is NaN), lane by lane */
 DPS_INLINE dps_v8 dps_larger(dps_v8 x, dps_v8 m) {
     for (int q = 0; q < DPS_NQ; q++) m.q[q] = dps_vmax(x.q[q], m.q[q]);
@@ -155,7 +160,7 @@ DPS_INLINE dps_v8 dps_smaller(dps_v8 x, dps_v8 m) {
 /* the largest |d| so far in *m and whether a d was NaN in *nan, lane by lane */
 DPS_INLINE void dps_track(dps_v8 d, dps_v8 *m, dps_i8 *nan) {
     for (int q = 0; q < DPS_NQ; q++) {
-        dps_vn a = (dps_vn)((dps_in)d.q[q] & ((dps_in){0} + INT64_MAX)); /* |d|: sign bit cleared */
+        dps_vn a = dps_vabs(d.q[q]);
         m->q[q] = dps_vmax(a, m->q[q]);
         nan->q[q] |= a != a;
     }
@@ -195,10 +200,9 @@ DPS_INLINE dps_vn dps_exp_vn(dps_vn x) {
  * order, without the round trip through memory (a sixth of a von Mises update's time) */
 DPS_INLINE double dps_tree16(dps_v8 lo, dps_v8 hi) {
     dps_v8 a = dps_add(lo, hi);
-#define DPS_LANE(j) a.q[(j) / DPS_VN][(j) % DPS_VN]
-    return ((DPS_LANE(0) + DPS_LANE(4)) + (DPS_LANE(2) + DPS_LANE(6))) +
-           ((DPS_LANE(1) + DPS_LANE(5)) + (DPS_LANE(3) + DPS_LANE(7)));
-#undef DPS_LANE
+#define DPS_A(j) a.q[(j) / DPS_VN][(j) % DPS_VN]
+    return DPS_FOLD8(DPS_PLUS, DPS_A);
+#undef DPS_A
 }
 /* a reduction's value: from the registers (lo, hi) unless a row's remainder (k < K) was added to
  * their copy in s */
@@ -287,16 +291,16 @@ DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
         }
         m0 = dps_larger(m1, m0);
         l0 = dps_smaller(l1, l0);
-#define DPS_LANE(v, j) v.q[(j) / DPS_VN][(j) % DPS_VN]
+#define DPS_M(j) m0.q[(j) / DPS_VN][(j) % DPS_VN]
+#define DPS_L(j) l0.q[(j) / DPS_VN][(j) % DPS_VN]
 #define DPS_MAX(x, y) ((x) > (y) ? (x) : (y))
 #define DPS_MIN(x, y) ((x) < (y) ? (x) : (y))
-        m = DPS_MAX(DPS_MAX(DPS_MAX(DPS_LANE(m0, 0), DPS_LANE(m0, 4)), DPS_MAX(DPS_LANE(m0, 2), DPS_LANE(m0, 6))),
-                    DPS_MAX(DPS_MAX(DPS_LANE(m0, 1), DPS_LANE(m0, 5)), DPS_MAX(DPS_LANE(m0, 3), DPS_LANE(m0, 7))));
-        l = DPS_MIN(DPS_MIN(DPS_MIN(DPS_LANE(l0, 0), DPS_LANE(l0, 4)), DPS_MIN(DPS_LANE(l0, 2), DPS_LANE(l0, 6))),
-                    DPS_MIN(DPS_MIN(DPS_LANE(l0, 1), DPS_LANE(l0, 5)), DPS_MIN(DPS_LANE(l0, 3), DPS_LANE(l0, 7))));
+        m = DPS_FOLD8(DPS_MAX, DPS_M);
+        l = DPS_FOLD8(DPS_MIN, DPS_L);
 #undef DPS_MIN
 #undef DPS_MAX
-#undef DPS_LANE
+#undef DPS_L
+#undef DPS_M
     }
 #endif
     for (; k < K; k++) {
@@ -470,7 +474,7 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
             dps_v8 a = dps_ld(z + k), d = dps_ld(D + k);
             for (int q = 0; q < DPS_NQ; q++) {
                 dps_vn u = (a.q[q] - d.q[q]) * rt;
-                far |= ~(dps_in)((dps_vn)((dps_un)u & 0x7fffffffffffffffu) <= 708.0);
+                far |= ~(dps_in)(dps_vabs(u) <= 708.0);
                 a.q[q] = 1.0 / (1.0 + dps_exp_vn(u));
             }
             dps_st(G + k, a);
@@ -823,6 +827,7 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_sub
 #undef dps_mul
 #undef dps_scale
+#undef dps_vabs
 #undef dps_vmax
 #undef dps_vmin
 #undef dps_larger
