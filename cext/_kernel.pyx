@@ -46,10 +46,9 @@ cdef extern from *:
 cdef extern from "dps_rows.h" nogil:
     ctypedef struct dps_ring:
         const double* base
-        int64_t lo
+        int64_t shift
+        int64_t span
         int64_t n
-        int64_t W
-        int64_t Tb
         int64_t mask
     int DPS_ARITHMETIC
     const char* dps_isa()
@@ -897,16 +896,14 @@ def fused(Params prm, int band_g, int band_s, int tile,
             Tb = n - lo if n - lo < tile else tile
             # gather reads production (stored Y, or S scaled by w), the scatter reads G
             mapX.base = ringY if store_y else (ringS if s_ring else NULL)
-            mapX.lo = lo
+            mapX.shift = W - lo
+            mapX.span = Tb + 2 * W
             mapX.n = n
-            mapX.W = W
-            mapX.Tb = Tb
             mapX.mask = mask
             mapG.base = ringG
-            mapG.lo = lo
+            mapG.shift = W - lo
+            mapG.span = Tb + 2 * W
             mapG.n = n
-            mapG.W = W
-            mapG.Tb = Tb
             mapG.mask = mask
             for c in range(-W, Tb + W):
                 if family != VONMISES:  # the profile rows are read from memory in agent order

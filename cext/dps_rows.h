@@ -181,19 +181,28 @@ DPS_INLINE double dps_tree(const double *s) {
 
 
 /* Rows of X addressed through a window of a tile's rows held in a ring buffer (the fused pass):
- * row j sits at its offset from the tile's first row lo, taken cyclically modulo n into
- * [-W, Tb + W), in slot (offset + W) mod (mask + 1). NULL: X itself, row j at X + j K. */
+ * row j sits at its position j + shift in the window [0, span) (j + shift taken cyclically modulo
+ * n into it; shift = W - the tile's first row, span = the tile's rows + 2 W), in slot
+ * (j + shift) mod (mask + 1). NULL: X itself, row j at X + j K. */
 typedef struct {
     const double *base;
-    int64_t lo, n, W, Tb, mask;
+    int64_t shift, span, n, mask;
 } dps_ring;
+
+/* p, as a value the compiler cannot see through: loads at p + constant then address from p in one
+ * register, where GCC would otherwise hoist each constant offset (plus k0) into a register of its own */
+DPS_INLINE const double *dps_opaque(const double *p) {
+#if defined(__GNUC__)
+    __asm__("" : "+r"(p));
+#endif
+    return p;
+}
 
 DPS_INLINE const double *dps_row(const double *X, const dps_ring *rg, int64_t j, int K) {
     if (!rg) return X + j * K;
-    int64_t off = j - rg->lo;
-    if (off < -rg->W) off += rg->n;
-    else if (off >= rg->Tb + rg->W) off -= rg->n;
-    return rg->base + ((off + rg->W) & rg->mask) * K;
+    int64_t p = j + rg->shift;
+    if ((uint64_t)p >= (uint64_t)rg->span) p += p < 0 ? rg->n : -rg->n; /* one test for both ends */
+    return rg->base + (p & rg->mask) * K;
 }
 
 DPS_INLINE double dps_wrap(double v) {

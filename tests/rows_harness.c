@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     double data[48];
     for (int i = 0; i <= n; i++) indptr[i] = 4 * i;
     for (int e = 0; e < 48; e++) indices[e] = (e / 4 + 1 + e % 4) % n, data[e] = 0.2 + uniform();
-    dps_ring ring = {X, 2, n, 2, 6, 15}; /* rows 0..9 around a tile of 6 rows from row 2 */
+    dps_ring ring = {X, 0, 10, n, 15}; /* rows 0..9 around a tile of 6 rows from row 2 (W = 2) */
 
     dps_softmax_row(L, S, K), show("softmax", S, K);
     dps_vonmises_row(0.6, 0.8, 3.0, cx, sx, S, K), show("vonmises", S, K);
