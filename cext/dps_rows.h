@@ -137,14 +137,17 @@ DPS_INLINE void dps_sincos(double x, double *s, double *c) {
                 z4 * ((1.0 / 479001600.0 + z * (-1.0 / 87178291200.0)) + z2 * (1.0 / 20922789888000.0));
     double hz = 0.5 * z, w = 1.0 - hz; /* (1 - w) - hz: the rounding error of w, added back */
     double sr = r + r * z * ps, cr = w + (((1.0 - w) - hz) + z2 * pc);
-    uint64_t tb;
+    uint64_t tb, bs, bc;
     memcpy(&tb, &t, 8); /* its low bits are q's (two's complement) */
-    switch (tb & 3) {
-    case 0: *s = sr, *c = cr; break;
-    case 1: *s = cr, *c = -sr; break;
-    case 2: *s = -sr, *c = -cr; break;
-    default: *s = -cr, *c = sr;
-    }
+    memcpy(&bs, &sr, 8);
+    memcpy(&bc, &cr, 8);
+    /* the quadrant's (sin, cos) are (sr, cr), (cr, -sr), (-sr, -cr), (-cr, sr): chosen by masks and
+     * signs flipped by bits, not by a branch on the quadrant (random, so mispredicted 3 times in 4) */
+    uint64_t odd = 0 - (tb & 1), s_bits = (bs & ~odd) | (bc & odd), c_bits = (bc & ~odd) | (bs & odd);
+    s_bits ^= (tb & 2) << 62;
+    c_bits ^= ((tb + 1) & 2) << 62;
+    memcpy(s, &s_bits, 8);
+    memcpy(c, &c_bits, 8);
 }
 
 DPS_INLINE double dps_exp(double x) {
