@@ -36,6 +36,9 @@
 #define dps_dot DPS_NAME(dps_dot)
 #define dps_absdiff_max DPS_NAME(dps_absdiff_max)
 #define dps_max_min DPS_NAME(dps_max_min)
+#define dps_normalise DPS_NAME(dps_normalise)
+#define dps_profile_block DPS_NAME(dps_profile_block)
+#define dps_profile_exp DPS_NAME(dps_profile_exp)
 #define dps_softmax_row DPS_NAME(dps_softmax_row)
 #define dps_vonmises_row DPS_NAME(dps_vonmises_row)
 #define dps_produce_row DPS_NAME(dps_produce_row)
@@ -312,24 +315,83 @@ DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
     return m;
 }
 
+#ifdef DPS_VEC
+/* blocks of DPS_MIX_V dps_v8 (8 DPS_MIX_V tasks) held in registers while the neighbours' rows
+ * stream past: half the vector registers (32 for AVX-512, 16 otherwise) */
+#if DPS_VN >= 8
+#define DPS_MIX_V 8
+#elif DPS_VN == 4
+#define DPS_MIX_V 4
+#else
+#define DPS_MIX_V 2
+#endif
+#endif
+
 /* ---- produce --------------------------------------------------------------------------- */
+
+/* S = S / sum(S) (one division per row, not per entry) */
+DPS_INLINE void dps_normalise(double *restrict S, int K) {
+    double inv = 1.0 / dps_sum(S, K);
+    for (int k = 0; k < K; k++) S[k] = S[k] * inv;
+}
+
+/* The profiles as exponentials normalised: exp(L_k - top) (softmax, L not NULL) or
+ * exp(kappa (cos(x_k - mu) - 1)) (von Mises; cm, sm: cos mu, sin mu), every argument within the
+ * range of dps_exp_in_range. */
+#ifdef DPS_VEC
+DPS_INLINE dps_v8 dps_profile_block(const double *restrict L, double top, const double *restrict cx,
+                                    const double *restrict sx, double cm, double sm, double kappa, int k) {
+    dps_v8 a;
+    if (L) {
+        a = dps_ld(L + k);
+        for (int q = 0; q < DPS_NQ; q++) a.q[q] = dps_exp_vn(a.q[q] - top);
+    } else {
+        dps_v8 s = dps_ld(sx + k);
+        a = dps_ld(cx + k);
+        for (int q = 0; q < DPS_NQ; q++) a.q[q] = dps_exp_vn(kappa * ((a.q[q] * cm + s.q[q] * sm) - 1.0));
+    }
+    return a;
+}
+#endif
+DPS_INLINE void dps_profile_exp(const double *restrict L, double top, const double *restrict cx,
+                                const double *restrict sx, double cm, double sm, double kappa, double *restrict S,
+                                int K) {
+#ifdef DPS_VEC
+    if (K % 16 == 0 && K <= 8 * DPS_MIX_V) {
+        /* a row of at most one block (see the mixing) stays in registers: summed as it is computed,
+         * in dps_sum's order (blocks alternately into two sums), and stored once, normalised */
+        dps_v8 e[DPS_MIX_V], s0 = {0}, s1 = {0};
+#pragma GCC unroll 8
+        for (int b = 0; b < DPS_MIX_V; b++)
+            if (8 * b < K) {
+                e[b] = dps_profile_block(L, top, cx, sx, cm, sm, kappa, 8 * b);
+                if (b % 2) s1 = dps_add(s1, e[b]);
+                else s0 = dps_add(s0, e[b]);
+            }
+        double inv = 1.0 / dps_tree16(s0, s1);
+#pragma GCC unroll 8
+        for (int b = 0; b < DPS_MIX_V; b++)
+            if (8 * b < K) dps_st(S + 8 * b, dps_scale(inv, e[b]));
+        return;
+    }
+#endif
+    int k = 0;
+#ifdef DPS_VEC
+    for (; k + 8 <= K; k += 8) dps_st(S + k, dps_profile_block(L, top, cx, sx, cm, sm, kappa, k));
+#endif
+    for (; k < K; k++)
+        S[k] = dps_exp_in_range(L ? L[k] - top : kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
+    dps_normalise(S, K);
+}
 
 DPS_HOT static void dps_softmax_row(const double *restrict L, double *restrict S, int K) {
     double lo, top = dps_max_min(L, K, &lo);
     if (top - lo <= 708.0) { /* every L_k - top in [-708, 0] (false with a NaN or an infinity) */
-        int k = 0;
-#ifdef DPS_VEC
-        for (; k + 8 <= K; k += 8) {
-            dps_v8 a = dps_ld(L + k);
-            for (int q = 0; q < DPS_NQ; q++) a.q[q] = dps_exp_vn(a.q[q] - top);
-            dps_st(S + k, a);
-        }
-#endif
-        for (; k < K; k++) S[k] = dps_exp_in_range(L[k] - top);
-    } else
+        dps_profile_exp(L, top, NULL, NULL, 0.0, 0.0, 0.0, S, K);
+    } else {
         for (int k = 0; k < K; k++) S[k] = dps_exp(L[k] - top);
-    double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
-    for (int k = 0; k < K; k++) S[k] = S[k] * inv;
+        dps_normalise(S, K);
+    }
 }
 
 /* cos(x_k - mu) = cos x_k cos mu + sin x_k sin mu (cm, sm: cos mu, sin mu): no trigonometry per task */
@@ -337,19 +399,11 @@ DPS_HOT static void dps_vonmises_row(double cm, double sm, double kappa, const d
                                      const double *restrict sx, double *restrict S, int K) {
     /* the argument is kappa (cos(x_k - mu) - 1), within [-2.001 |kappa|, 0.001 |kappa|] */
     if (fabs(kappa) <= 350.0) {
-        int k = 0;
-#ifdef DPS_VEC
-        for (; k + 8 <= K; k += 8) {
-            dps_v8 c = dps_ld(cx + k), s = dps_ld(sx + k);
-            for (int q = 0; q < DPS_NQ; q++) c.q[q] = dps_exp_vn(kappa * ((c.q[q] * cm + s.q[q] * sm) - 1.0));
-            dps_st(S + k, c);
-        }
-#endif
-        for (; k < K; k++) S[k] = dps_exp_in_range(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
-    } else
+        dps_profile_exp(NULL, 0.0, cx, sx, cm, sm, kappa, S, K);
+    } else {
         for (int k = 0; k < K; k++) S[k] = dps_exp(kappa * ((cx[k] * cm + sx[k] * sm) - 1.0));
-    double inv = 1.0 / dps_sum(S, K); /* one division per row, not per entry */
-    for (int k = 0; k < K; k++) S[k] = S[k] * inv;
+        dps_normalise(S, K);
+    }
 }
 
 /* Y = w C S^alpha; C == NULL means all ones */
@@ -369,17 +423,6 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
  * `minus` (not NULL) the row written is minus - the mixed row: the residual and interaction
  * signals D - z without storing z and reading it back. */
 
-#ifdef DPS_VEC
-/* blocks of DPS_MIX_V dps_v8 (8 DPS_MIX_V tasks) held in registers while the neighbours' rows
- * stream past: half the vector registers (32 for AVX-512, 16 otherwise) */
-#if DPS_VN >= 8
-#define DPS_MIX_V 8
-#elif DPS_VN == 4
-#define DPS_MIX_V 4
-#else
-#define DPS_MIX_V 2
-#endif
-#endif
 
 #ifdef DPS_VEC
 /* the block of the mixed row at k, or of minus - the mixed row */
@@ -853,6 +896,9 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_dot
 #undef dps_absdiff_max
 #undef dps_max_min
+#undef dps_normalise
+#undef dps_profile_block
+#undef dps_profile_exp
 #undef dps_softmax_row
 #undef dps_vonmises_row
 #undef dps_produce_row

@@ -376,10 +376,13 @@ def test_every_instruction_set_equals_the_reference(family, mode, signal, mixing
     _assert_identical_where_promised(arrays)
 
 
+@pytest.mark.parametrize("k", [WIDE_K, 64], ids=["every block width", "one AVX-512 block"])
 @pytest.mark.parametrize("family,signal", LONG_RUNS, ids=[f"{f}-{s['name']}" for f, s in LONG_RUNS])
-def test_every_instruction_set_runs_the_benchmark_configurations_alike(family, signal, isas):
-    """The fused pass over a ring (the benchmarks' path) with rows wide enough for every block."""
-    arrays = _on_every_isa(isas, lambda: _ring_case(family, signal, n=200, k=WIDE_K), 4)
+def test_every_instruction_set_runs_the_benchmark_configurations_alike(family, signal, k, isas):
+    """The fused pass over a ring (the benchmarks' path) with rows wide enough for every block, and
+    with rows of exactly one AVX-512 block (the mixing's and the profiles' paths for rows that fit
+    in registers; x86-64-v3 and the baseline take their general paths)."""
+    arrays = _on_every_isa(isas, lambda: _ring_case(family, signal, n=200, k=k), 4)
     _assert_identical_where_promised(arrays)
 
 
