@@ -79,10 +79,14 @@ DPS_INLINE dps_v8 dps_ld(const double *p) {
 DPS_INLINE void dps_st(double *p, dps_v8 v) {
     for (int q = 0; q < DPS_NQ; q++) memcpy(p + q * DPS_VN, &v.q[q], sizeof v.q[q]);
 }
-/* the 16 lanes of a reduction (lanes 0-7 in lo, 8-15 in hi) into s, for dps_tree */
-DPS_INLINE void dps_st16(double *s, dps_v8 lo, dps_v8 hi) {
-    dps_st(s, lo);
-    dps_st(s + 8, hi);
+/* the 16 lanes of a reduction (lanes 0-7 in lo, 8-15 in hi) into s, for dps_tree, when a row's
+ * remainder (k < K) is to be added to them there; otherwise DPS_TREE takes them from the registers
+ * and s is not read (twelve stores saved in a von Mises update) */
+DPS_INLINE void dps_st16(double *s, dps_v8 lo, dps_v8 hi, int k, int K) {
+    if (k < K) {
+        dps_st(s, lo);
+        dps_st(s + 8, hi);
+    }
 }
 /* a store that bypasses the caches when p is 64-byte aligned (the new state, written once and read
  * only in the next step: no read-for-ownership of its lines); the values stored are the same */
@@ -224,7 +228,7 @@ DPS_INLINE double dps_sum(const double *restrict a, int K) {
         s0 = dps_add(s0, dps_ld(a + k));
         s1 = dps_add(s1, dps_ld(a + k + 8));
     }
-    dps_st16(s, s0, s1);
+    dps_st16(s, s0, s1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j];
@@ -242,7 +246,7 @@ DPS_INLINE double dps_dot(const double *restrict a, const double *restrict b, in
         s0 = dps_add(s0, dps_mul(dps_ld(a + k), dps_ld(b + k)));
         s1 = dps_add(s1, dps_mul(dps_ld(a + k + 8), dps_ld(b + k + 8)));
     }
-    dps_st16(s, s0, s1);
+    dps_st16(s, s0, s1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) s[j] += a[k + j] * b[k + j];
@@ -644,8 +648,8 @@ DPS_HOT static double dps_update_free(const double *restrict h, const double *re
         t0 = dps_add(t0, a0);
         t1 = dps_add(t1, a1);
     }
-    dps_st16(sg, g0, g1);
-    dps_st16(st, t0, t1);
+    dps_st16(sg, g0, g1, k, K);
+    dps_st16(st, t0, t1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -707,8 +711,8 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
         d0 = dps_add(d0, dps_mul(a0, p0));
         d1 = dps_add(d1, dps_mul(a1, p1));
     }
-    dps_st16(sg, g0, g1);
-    dps_st16(sd, d0, d1);
+    dps_st16(sg, g0, g1, k, K);
+    dps_st16(sd, d0, d1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -745,7 +749,7 @@ DPS_HOT static double dps_update_signed(const double *restrict h, const double *
         n0 = dps_add(n0, dps_mul(a0, a0));
         n1 = dps_add(n1, dps_mul(a1, a1));
     }
-    dps_st16(sn, n0, n1);
+    dps_st16(sn, n0, n1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
@@ -832,12 +836,12 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
         v0 = dps_add(v0, dps_mul(a0, y0));
         v1 = dps_add(v1, dps_mul(a1, y1));
     }
-    dps_st16(sg, g0, g1);
-    dps_st16(st, t0, t1);
-    dps_st16(sc, c0, c1);
-    dps_st16(ss, s0, s1);
-    dps_st16(tc, u0, u1);
-    dps_st16(ts, v0, v1);
+    dps_st16(sg, g0, g1, k, K);
+    dps_st16(st, t0, t1, k, K);
+    dps_st16(sc, c0, c1, k, K);
+    dps_st16(ss, s0, s1, k, K);
+    dps_st16(tc, u0, u1, k, K);
+    dps_st16(ts, v0, v1, k, K);
 #else
     for (; k + DPS_LANES <= K; k += DPS_LANES)
         for (int j = 0; j < DPS_LANES; j++) {
