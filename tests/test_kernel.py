@@ -424,6 +424,44 @@ def test_fused_pass_equals_the_three_passes_bit_for_bit(family, mode):
         compiled.TILE = tile
 
 
+# the default model (capabilities all ones, alpha = 1: production is never stored) updates each
+# agent in the kernel's short path (update_lean); every mode it takes, with and without noise
+LEAN_CASES = [
+    (family, mode, extra)
+    for family in FAMILIES
+    for mode in MODES[:3]  # gradient (weights follow eta_w), selfish (weights kept), replicator (upkeep)
+    for extra in ({}, {"mode_noise": 0.05})
+]
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused pass", "three passes"])
+@pytest.mark.parametrize(
+    "family,mode,extra",
+    LEAN_CASES,
+    ids=[f"{f}-{m['name']}-{'noise' if e else 'quiet'}" for f, m, e in LEAN_CASES],
+)
+def test_capabilities_all_ones_equal_the_reference_on_every_instruction_set(family, mode, extra, fused, isas):
+    """Without stored production the update of every agent takes the kernel's short path; it must
+    equal the reference within 1e-12 per step (weights, payoffs, changes and profiles alike), on
+    every instruction set, in the fused pass over a ring and in the three passes."""
+    from dps_core import compiled
+
+    mixing = ({"name": "shared", "gamma": 0.6}, {"name": "ring", "k": 3})
+
+    def make():
+        sim = build(family, mode, SIGNALS[0], mixing, extra, n=150, k=16, seed=7)
+        sim.state.C = np.ones_like(sim.state.C)
+        plan = compiled._plan(sim.model)
+        assert not compiled._path(sim.model, plan, sim.state.C, 1)[1], "production must not be stored"
+        return sim
+
+    compiled.FUSED = fused
+    try:
+        _assert_identical_where_promised(_on_every_isa(isas, make, 3))
+    finally:
+        compiled.FUSED = True
+
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused pass", "three passes"])
 def test_no_memory_for_scratch_rows_stops_the_step_in_one_line_with_the_state_unchanged(fused):
     """Each thread of a compiled step allocates a few scratch rows; when one cannot, the step must
