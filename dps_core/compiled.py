@@ -43,7 +43,7 @@ BLOCK = 256
 # (the tests compare both; the results are the same bit for bit).
 FUSED = True
 MAX_BAND = 64
-TILE = 1024
+TILE = 4096
 
 set_num_threads = threads.set_num_threads  # a request that the thread policy (threads.py) caps
 get_num_threads = _kernel.get_num_threads
@@ -164,12 +164,20 @@ def _band(mix: _Mix, n: int) -> int:
 def _fused_tile(plan: _Plan, n: int, n_threads: int = 1) -> int:
     """Agents per tile of the fused pass, or 0 when the three separate passes run: the operators
     must be CSR of small bandwidth, and a tile must be at least four times its halo on each side.
-    At most TILE agents, and small enough that every thread gets about four tiles (the tiling does
-    not change the results, only how the work is shared)."""
+    At most TILE agents, and small enough that every thread gets about four tiles, the same number
+    for each thread (the tiling does not change the results, only how the work is shared). A tile
+    also computes its halo's rows, 2 (band_g + band_s) profiles and 2 band_s signals: on the
+    benchmarks' ring 0.4 % and 0.2 % more rows at 4096 agents (1.6 % and 0.8 % at 1024)."""
     if not FUSED or plan.interaction or plan.band_g < 0:
         return 0
     halo = plan.band_g + plan.band_s
-    tile = min(TILE, n - 2 * halo, -(-n // (4 * max(1, n_threads))))
+    threads = max(1, n_threads)
+    tile = min(TILE, n - 2 * halo, -(-n // (4 * threads)))
+    if tile < 1:
+        return 0
+    count = -(-n // tile)
+    count = -(-count // threads) * threads  # static shares of equal size
+    tile = -(-n // count)
     if halo > MAX_BAND or tile < 4 * max(halo, 1):
         return 0
     return tile
