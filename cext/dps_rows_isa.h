@@ -208,9 +208,25 @@ DPS_INLINE dps_vn dps_exp_vn(dps_vn x) {
  * order, without the round trip through memory (a sixth of a von Mises update's time) */
 DPS_INLINE double dps_tree16(dps_v8 lo, dps_v8 hi) {
     dps_v8 a = dps_add(lo, hi);
+#if defined(__x86_64__)
+    /* DPS_FOLD8 as three vector additions of halves: lanes j + (j + 4), then j + (j + 2), then 0 + 1
+     * (the same additions in the same order; GCC spelt it out lane by lane, seven scalar adds) */
+#if DPS_VN == 8
+    __m256d b = _mm256_add_pd(_mm512_castpd512_pd256((__m512d)a.q[0]), _mm512_extractf64x4_pd((__m512d)a.q[0], 1));
+#elif DPS_VN == 4
+    __m256d b = _mm256_add_pd((__m256d)a.q[0], (__m256d)a.q[1]);
+#endif
+#if DPS_VN >= 4
+    __m128d c = _mm_add_pd(_mm256_castpd256_pd128(b), _mm256_extractf128_pd(b, 1));
+#else
+    __m128d c = _mm_add_pd(_mm_add_pd((__m128d)a.q[0], (__m128d)a.q[2]), _mm_add_pd((__m128d)a.q[1], (__m128d)a.q[3]));
+#endif
+    return _mm_cvtsd_f64(_mm_add_sd(c, _mm_unpackhi_pd(c, c)));
+#else
 #define DPS_A(j) a.q[(j) / DPS_VN][(j) % DPS_VN]
     return DPS_FOLD8(DPS_PLUS, DPS_A);
 #undef DPS_A
+#endif
 }
 /* a reduction's value: from the registers (lo, hi) unless a row's remainder (k < K) was added to
  * their copy in s */
