@@ -31,6 +31,7 @@
 #define dps_larger DPS_NAME(dps_larger)
 #define dps_smaller DPS_NAME(dps_smaller)
 #define dps_track DPS_NAME(dps_track)
+#define dps_fold8 DPS_NAME(dps_fold8)
 #define dps_fold DPS_NAME(dps_fold)
 #define dps_sum DPS_NAME(dps_sum)
 #define dps_dot DPS_NAME(dps_dot)
@@ -173,17 +174,42 @@ DPS_INLINE void dps_track(dps_v8 d, dps_v8 *m, dps_i8 *nan) {
         nan->q[q] |= a != a;
     }
 }
-/* the lanes of dps_track combined: the largest, and *bad set if a lane saw NaN */
+#if defined(__x86_64__)
+/* x OP y lane by lane for OP = DPS_PLUS (0), DPS_MAX (1: x > y ? x : y, MAXPD) or DPS_MIN (2) */
+#define DPS_OP(W, op, x, y) ((op) == 0 ? _mm##W##_add_pd(x, y) : (op) == 1 ? _mm##W##_max_pd(x, y) : _mm##W##_min_pd(x, y))
+#endif
+/* DPS_FOLD8(OP, lane of a): with x86 vectors as three operations on halves, lanes j and j + 4, then
+ * j and j + 2, then 0 and 1 (the same operations in the same order; GCC spelt it out lane by lane) */
+DPS_INLINE double dps_fold8(dps_v8 a, int op) {
+#if defined(__x86_64__)
+#if DPS_VN == 8
+    __m256d b = DPS_OP(256, op, _mm512_castpd512_pd256((__m512d)a.q[0]), _mm512_extractf64x4_pd((__m512d)a.q[0], 1));
+#elif DPS_VN == 4
+    __m256d b = DPS_OP(256, op, (__m256d)a.q[0], (__m256d)a.q[1]);
+#endif
+#if DPS_VN >= 4
+    __m128d c = DPS_OP(, op, _mm256_castpd256_pd128(b), _mm256_extractf128_pd(b, 1));
+#else
+    __m128d c = DPS_OP(, op, DPS_OP(, op, (__m128d)a.q[0], (__m128d)a.q[2]), DPS_OP(, op, (__m128d)a.q[1], (__m128d)a.q[3]));
+#endif
+    return _mm_cvtsd_f64(DPS_OP(, op, c, _mm_unpackhi_pd(c, c)));
+#else
+#define DPS_A(j) a.q[(j) / DPS_VN][(j) % DPS_VN]
+#define DPS_MAX(x, y) ((x) > (y) ? (x) : (y))
+#define DPS_MIN(x, y) ((x) < (y) ? (x) : (y))
+    return op == 0 ? DPS_FOLD8(DPS_PLUS, DPS_A) : op == 1 ? DPS_FOLD8(DPS_MAX, DPS_A) : DPS_FOLD8(DPS_MIN, DPS_A);
+#undef DPS_MIN
+#undef DPS_MAX
+#undef DPS_A
+#endif
+}
+/* the lanes of dps_track combined: the largest (every lane >= +0, so any order of comparisons
+ * gives the same), and *bad set if a lane saw NaN */
 DPS_INLINE double dps_fold(dps_v8 m, dps_i8 nan, int *bad) {
-    double ml[8], out = 0.0;
-    int64_t nl[8];
-    dps_st(ml, m);
-    for (int q = 0; q < DPS_NQ; q++) memcpy(nl + q * DPS_VN, &nan.q[q], sizeof nan.q[q]);
-    for (int j = 0; j < 8; j++) {
-        out = ml[j] > out ? ml[j] : out;
-        *bad |= nl[j] != 0;
-    }
-    return out;
+    dps_in any = nan.q[0];
+    for (int q = 1; q < DPS_NQ; q++) any |= nan.q[q];
+    for (int j = 0; j < DPS_VN; j++) *bad |= any[j] != 0;
+    return dps_fold8(m, 1);
 }
 /* dps_exp_in_range on a native vector: the same operations lane by lane, so the same results;
  * the table entries by one two-register permutation with AVX-512 and a gather with AVX2 */
@@ -207,26 +233,7 @@ DPS_INLINE dps_vn dps_exp_vn(dps_vn x) {
 /* dps_tree of 16 lanes held in registers (lo: lanes 0-7, hi: 8-15), the same additions in the same
  * order, without the round trip through memory (a sixth of a von Mises update's time) */
 DPS_INLINE double dps_tree16(dps_v8 lo, dps_v8 hi) {
-    dps_v8 a = dps_add(lo, hi);
-#if defined(__x86_64__)
-    /* DPS_FOLD8 as three vector additions of halves: lanes j + (j + 4), then j + (j + 2), then 0 + 1
-     * (the same additions in the same order; GCC spelt it out lane by lane, seven scalar adds) */
-#if DPS_VN == 8
-    __m256d b = _mm256_add_pd(_mm512_castpd512_pd256((__m512d)a.q[0]), _mm512_extractf64x4_pd((__m512d)a.q[0], 1));
-#elif DPS_VN == 4
-    __m256d b = _mm256_add_pd((__m256d)a.q[0], (__m256d)a.q[1]);
-#endif
-#if DPS_VN >= 4
-    __m128d c = _mm_add_pd(_mm256_castpd256_pd128(b), _mm256_extractf128_pd(b, 1));
-#else
-    __m128d c = _mm_add_pd(_mm_add_pd((__m128d)a.q[0], (__m128d)a.q[2]), _mm_add_pd((__m128d)a.q[1], (__m128d)a.q[3]));
-#endif
-    return _mm_cvtsd_f64(_mm_add_sd(c, _mm_unpackhi_pd(c, c)));
-#else
-#define DPS_A(j) a.q[(j) / DPS_VN][(j) % DPS_VN]
-    return DPS_FOLD8(DPS_PLUS, DPS_A);
-#undef DPS_A
-#endif
+    return dps_fold8(dps_add(lo, hi), 0);
 }
 /* a reduction's value: from the registers (lo, hi) unless a row's remainder (k < K) was added to
  * their copy in s */
@@ -313,18 +320,8 @@ DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
             l0 = dps_smaller(x, l0);
             k += 8;
         }
-        m0 = dps_larger(m1, m0);
-        l0 = dps_smaller(l1, l0);
-#define DPS_M(j) m0.q[(j) / DPS_VN][(j) % DPS_VN]
-#define DPS_L(j) l0.q[(j) / DPS_VN][(j) % DPS_VN]
-#define DPS_MAX(x, y) ((x) > (y) ? (x) : (y))
-#define DPS_MIN(x, y) ((x) < (y) ? (x) : (y))
-        m = DPS_FOLD8(DPS_MAX, DPS_M);
-        l = DPS_FOLD8(DPS_MIN, DPS_L);
-#undef DPS_MIN
-#undef DPS_MAX
-#undef DPS_L
-#undef DPS_M
+        m = dps_fold8(dps_larger(m1, m0), 1);
+        l = dps_fold8(dps_smaller(l1, l0), 2);
     }
 #endif
     for (; k < K; k++) {
@@ -911,7 +908,9 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_larger
 #undef dps_smaller
 #undef dps_track
+#undef dps_fold8
 #undef dps_fold
+#undef DPS_OP
 #undef dps_sum
 #undef dps_dot
 #undef dps_absdiff_max
