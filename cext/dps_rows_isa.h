@@ -32,6 +32,7 @@
 #define dps_smaller DPS_NAME(dps_smaller)
 #define dps_track DPS_NAME(dps_track)
 #define dps_fold8 DPS_NAME(dps_fold8)
+#define dps_any DPS_NAME(dps_any)
 #define dps_fold DPS_NAME(dps_fold)
 #define dps_sum DPS_NAME(dps_sum)
 #define dps_dot DPS_NAME(dps_dot)
@@ -203,12 +204,26 @@ DPS_INLINE double dps_fold8(dps_v8 a, int op) {
 #undef DPS_A
 #endif
 }
+/* whether any lane of a comparison's result (all ones or all zeros per lane) is true */
+DPS_INLINE int dps_any(dps_in x) {
+#if defined(__x86_64__) && DPS_VN == 8
+    return _mm512_test_epi64_mask((__m512i)x, (__m512i)x) != 0;
+#elif defined(__x86_64__) && DPS_VN == 4
+    return _mm256_movemask_pd((__m256d)x) != 0;
+#elif defined(__x86_64__)
+    return _mm_movemask_pd((__m128d)x) != 0;
+#else
+    int any = 0;
+    for (int j = 0; j < DPS_VN; j++) any |= x[j] != 0;
+    return any;
+#endif
+}
 /* the lanes of dps_track combined: the largest (every lane >= +0, so any order of comparisons
  * gives the same), and *bad set if a lane saw NaN */
 DPS_INLINE double dps_fold(dps_v8 m, dps_i8 nan, int *bad) {
     dps_in any = nan.q[0];
     for (int q = 1; q < DPS_NQ; q++) any |= nan.q[q];
-    for (int j = 0; j < DPS_VN; j++) *bad |= any[j] != 0;
+    *bad |= dps_any(any);
     return dps_fold8(m, 1);
 }
 /* dps_exp_in_range on a native vector: the same operations lane by lane, so the same results;
@@ -554,7 +569,7 @@ DPS_HOT static void dps_coverage_row(const double *restrict D, const double *res
             }
             dps_st(G + k, a);
         }
-        for (int j = 0; j < DPS_VN; j++) bad |= far[j] != 0;
+        bad = dps_any(far);
 #endif
         for (; k < K; k++) {
             double u = (z[k] - D[k]) * rt;
@@ -909,6 +924,7 @@ DPS_HOT static double dps_update_vonmises(const double *restrict h, const double
 #undef dps_smaller
 #undef dps_track
 #undef dps_fold8
+#undef dps_any
 #undef dps_fold
 #undef DPS_OP
 #undef dps_sum
