@@ -348,8 +348,9 @@ DPS_INLINE double dps_max_min(const double *restrict a, int K, double *lo) {
 }
 
 #ifdef DPS_VEC
-/* blocks of DPS_MIX_V dps_v8 (8 DPS_MIX_V tasks) held in registers while the neighbours' rows
- * stream past: half the vector registers (32 for AVX-512, 16 otherwise) */
+/* blocks of DPS_MIX_V dps_v8 (8 DPS_MIX_V tasks) held in registers: the mixing's sums while the
+ * neighbours' rows stream past, a profile row's exponentials; half the vector registers (32 for
+ * AVX-512, 16 otherwise) */
 #if DPS_VN >= 8
 #define DPS_MIX_V 8
 #elif DPS_VN == 4
@@ -454,7 +455,6 @@ DPS_HOT static void dps_produce_row(double w, const double *restrict C, const do
  * from the profiles S without ever being stored (alpha = 1, capabilities all ones). With a row
  * `minus` (not NULL) the row written is minus - the mixed row: the residual and interaction
  * signals D - z without storing z and reading it back. */
-
 
 #ifdef DPS_VEC
 /* the block of the mixed row at k, or of minus - the mixed row */
