@@ -57,6 +57,7 @@ cdef extern from "dps_rows.h" nogil:
     int dps_select_isa(const char* name)
     double dps_nanmax(double m, double d)
     void dps_sincos(double x, double* s, double* c)
+    void dps_sincos2(double x0, double x1, double* cs0, double* cs1)
     void dps_sfence()
     double dps_wrap(double v)
     void dps_softmax_row(const double* L, double* S, int K)
@@ -287,17 +288,18 @@ cdef inline void produce_row(int family, const double* P_row, double mu, double 
                              const double* sxp, double* S_row, bint store_y, double w, const double* C_row,
                              double* Y_row, double alpha, int K, double* cs) noexcept nogil:
     """S_i from agent i's profile parameters (S_row == P_row: signed atoms are their own profiles),
-    and Y_i = w_i C_i S_i^alpha if store_y. von Mises: cos mu and sin mu go to cs[0], cs[1] for the
-    update to reuse, unless cs is NULL."""
+    and Y_i = w_i C_i S_i^alpha if store_y. von Mises: cos mu and sin mu from cs[0], cs[1] (computed
+    beforehand), or computed when cs is NULL."""
     cdef int k
     cdef double cm, sm
     if family == FREE:
         dps_softmax_row(P_row, S_row, K)
     elif family == VONMISES:
-        dps_sincos(mu, &sm, &cm)
-        if cs != NULL:
-            cs[0] = cm
-            cs[1] = sm
+        if cs == NULL:
+            dps_sincos(mu, &sm, &cm)
+        else:
+            cm = cs[0]
+            sm = cs[1]
         dps_vonmises_row(cm, sm, kappa, cxp, sxp, S_row, K)
     elif S_row != P_row:
         for k in range(K):
@@ -950,6 +952,11 @@ def fused(Params prm, int band_g, int band_s, int tile,
                 # produce the row at offset c
                 r = cyclic(lo + c, n)
                 k = (c + W) & mask
+                if family == VONMISES and ((c + W) & 1) == 0:  # cos and sin of this row's centre and the next's
+                    if c + 1 < Tb + W:
+                        dps_sincos2(mup[r], mup[cyclic(lo + c + 1, n)], ringCS + 2 * k, ringCS + 2 * ((c + 1 + W) & mask))
+                    else:
+                        dps_sincos(mup[r], ringCS + 2 * k + 1, ringCS + 2 * k)
                 if s_ring or store_y:
                     produce_row(family, NULL if family == VONMISES else Pp + r * K,
                                 mup[r] if family == VONMISES else 0.0, kap[r] if family == VONMISES else 0.0,
