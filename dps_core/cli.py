@@ -581,11 +581,22 @@ def main(argv: list[str] | None = None) -> int:
             _ignore_signals_while_exiting()
 
 
+_SIGNAL_ATTEMPTS = 5  # one per signal that can arrive while the handlers change, and then some
+
+
 def _ignore_signals_while_exiting() -> None:
     """The command is done: a late SIGINT/SIGTERM must not kill the interpreter while it shuts
-    down (Python restores the default handlers then, turning the exit code into -2 / -15)."""
+    down (Python restores the default handlers then, turning the exit code into -2 / -15). A
+    signal arriving while the handlers change makes `signal.signal` raise OSError ("Signal 2
+    ignored due to race condition") before it sets the handler: that signal is one to ignore
+    anyway, so the handler is set again (two SIGINTs 5 ms apart printed a traceback)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
+        for _ in range(_SIGNAL_ATTEMPTS):
+            try:
+                signal.signal(signum, signal.SIG_IGN)
+                break
+            except OSError:
+                continue
 
 
 if __name__ == "__main__":

@@ -169,3 +169,30 @@ def test_cli_sigint_sigterm_and_double_sigint(tmp_path):
     time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _interrupted_cleanly(proc, path, 130)
+
+
+def test_a_signal_while_the_exiting_command_changes_its_handlers_is_ignored_without_a_traceback(monkeypatch):
+    """CPython's signal.signal raises OSError ("Signal 2 ignored due to race condition") when a
+    signal arrived while the handlers were changing, before it sets the new handler; the exiting
+    command must still end up ignoring both signals, and raise nothing (it printed a traceback)."""
+    from dps_core import cli
+
+    calls = []
+    real = signal.signal
+
+    def racing(signum, handler):
+        calls.append(signum)
+        if len(calls) == 2:  # the second change: SIGINT arrived meanwhile
+            raise OSError("Signal 2 ignored due to race condition")
+        return real(signum, handler)
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(cli.signal, "signal", racing)
+    try:
+        cli._ignore_signals_while_exiting()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert calls == [signal.SIGINT, signal.SIGTERM, signal.SIGTERM]
+    finally:
+        for s, h in before.items():
+            real(s, h)
