@@ -613,26 +613,42 @@ cdef inline void update_lean(const Upd* U, Py_ssize_t i, double* h, const double
                              const double* cs) noexcept nogil:
     """update_any's arithmetic for U.lean with production not stored, in a few lines that the
     compiler inlines into the passes (the whole of update_any as a call costs 3-6 % of a step)."""
-    cdef int K = U.K
-    cdef double wi = U.w[i], gw = 0.0, ch
-    if U.family == FREE:
-        ch = dps_update_free(h, srow(U.s_is_new, s_row, q, K), U.Pp + i * K, wi, U.alpha, U.step_p,
-                             NULL if U.n2 == NULL else U.n2 + i * K, U.noise_scale, t, U.Pn + i * K, &gw, K)
-    elif U.family == VONMISES:  # cos mu and sin mu as the produce step computed them
-        ch = dps_update_vonmises(h, s_row, wi, U.alpha, U.mup[i], U.kap[i], cs[0], cs[1], U.cxp, U.sxp, U.step_p, U.step_k,
-                                 NULL if U.n1 == NULL else U.n1 + i, U.noise_scale, U.kappa_min, U.kappa_max,
-                                 U.mun + i, U.kan + i, &gw, K)
-    else:
-        ch = dps_update_signed(h, U.Pp + i * K, wi, U.step_p, NULL if U.n2 == NULL else U.n2 + i * K, U.noise_scale,
-                               t, U.Pn + i * K, &gw, K)
+    cdef double gw = 0.0, cm = 0.0, sm = 0.0, ch
+    if cs != NULL:  # cos mu and sin mu (von Mises) as the produce step computed them
+        cm = cs[0]
+        sm = cs[1]
+    ch = fast_update(U, i, h, s_row, t, q, cm, sm, &gw)
     U.payoff[i] = gw
+    new_weight(U, i, gw)
+    U.change[i] = dps_nanmax(0.0, ch)
+
+
+cdef inline double fast_update(const Upd* U, Py_ssize_t i, double* h, const double* s_row, double* t, double* q,
+                               double cm, double sm, double* gw) noexcept nogil:
+    """The family's update of agent i in fewer sweeps over the row (production not stored, a
+    gradient-type mode, no specialisation penalty): payoff gradient in gw, returns the change."""
+    cdef int K = U.K
+    cdef double wi = U.w[i]
+    if U.family == FREE:
+        return dps_update_free(h, srow(U.s_is_new, s_row, q, K), U.Pp + i * K, wi, U.alpha, U.step_p,
+                               NULL if U.n2 == NULL else U.n2 + i * K, U.noise_scale, t, U.Pn + i * K, gw, K)
+    if U.family == VONMISES:
+        return dps_update_vonmises(h, s_row, wi, U.alpha, U.mup[i], U.kap[i], cm, sm, U.cxp, U.sxp, U.step_p,
+                                   U.step_k, NULL if U.n1 == NULL else U.n1 + i, U.noise_scale, U.kappa_min,
+                                   U.kappa_max, U.mun + i, U.kan + i, gw, K)
+    return dps_update_signed(h, U.Pp + i * K, wi, U.step_p, NULL if U.n2 == NULL else U.n2 + i * K, U.noise_scale,
+                             t, U.Pn + i * K, gw, K)
+
+
+cdef inline void new_weight(const Upd* U, Py_ssize_t i, double gw) noexcept nogil:
+    """Agent i's new weight after a gradient-type update (replicator, or following eta_w, or kept)."""
+    cdef double wi = U.w[i]
     if U.mode == REPLICATOR:
         U.w_new[i] = wi * (1.0 + U.dt * (gw - U.upkeep[i]))
     elif U.eta_w != 0.0:
         U.w_new[i] = wi + U.step_w * gw
     else:
         U.w_new[i] = wi
-    U.change[i] = dps_nanmax(0.0, ch)
 
 
 cdef void update_any(const Upd* U, Py_ssize_t i, double* h, const double* s_row, const double* y_row,
@@ -667,16 +683,8 @@ cdef void update_any(const Upd* U, Py_ssize_t i, double* h, const double* s_row,
     # alpha = 1 and capabilities all ones), a gradient-type mode, no specialisation penalty
     fast = (y_row == NULL and mode != TATONNEMENT and mode != LCA and mode != IMITATION
             and (family == SIGNED or U.lam_s == 0.0))
-    if fast and family == FREE:
-        ch = dps_update_free(h, srow(U.s_is_new, s_row, q, K), Pp + i * K, wi, alpha, U.step_p,
-                             NULL if n2 == NULL else n2 + i * K, U.noise_scale, t, Pn + i * K, &gw, K)
-    elif fast and family == VONMISES:
-        ch = dps_update_vonmises(h, s_row, wi, alpha, U.mup[i], U.kap[i], cm, sm, U.cxp, U.sxp, U.step_p, U.step_k,
-                                 NULL if U.n1 == NULL else U.n1 + i, U.noise_scale, U.kappa_min, U.kappa_max,
-                                 U.mun + i, U.kan + i, &gw, K)
-    elif fast:
-        ch = dps_update_signed(h, Pp + i * K, wi, U.step_p, NULL if n2 == NULL else n2 + i * K, U.noise_scale,
-                               t, Pn + i * K, &gw, K)
+    if fast:
+        ch = fast_update(U, i, h, s_row, t, q, cm, sm, &gw)
     else:
         gw = dps_drive_row(h, s_row, y_row, crow, wi, alpha, U.signed_family, U.lam_s, t, q, &tsum, K)
     if U.lam_r != 0.0:
@@ -741,12 +749,7 @@ cdef void update_any(const Upd* U, Py_ssize_t i, double* h, const double* s_row,
                         U.mup, U.kap, U.cxp, U.sxp, n2, U.n1, U.noise_scale, U.kappa_min, U.kappa_max,
                         Pn, U.mun, U.kan)
         m = dps_nanmax(m, ch)
-        if mode == REPLICATOR:
-            U.w_new[i] = wi * (1.0 + dt * (gw - U.upkeep[i]))
-        elif U.eta_w != 0.0:
-            U.w_new[i] = wi + U.step_w * gw
-        else:
-            U.w_new[i] = wi
+        new_weight(U, i, gw)
     # learning by doing: dC/dt = rate |w| |s| - forget (C - 1), within [0, max]
     if U.learn:
         for k in range(K):
@@ -941,11 +944,8 @@ def fused(Params prm, int band_g, int band_s, int tile,
             mapX.span = Tb + 2 * W
             mapX.n = n
             mapX.mask = mask
+            mapG[0] = mapX[0]
             mapG.base = ringG
-            mapG.shift = W - lo
-            mapG.span = Tb + 2 * W
-            mapG.n = n
-            mapG.mask = mask
             for c in range(-W, Tb + W):
                 if family != VONMISES:  # the profile rows are read from memory in agent order
                     dps_prefetch_row(Pp + cyclic((lo + c + PREFETCH_ROWS) % n, n) * K, K)  # % n: rings shorter than the lead
