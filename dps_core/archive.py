@@ -37,6 +37,7 @@ from .archive_io import (
     remove_quietly,
     same_file,
 )
+from .archive_rows import read_rows
 from .backend import arithmetic, instruction_set
 from .errors import ArchiveError, ArchiveWriteError
 from .state import State
@@ -544,11 +545,11 @@ class ArchiveWriter:
 
         def copy() -> None:
             for group, n in (("timeseries", records), ("snapshots", snapshots)):
-                for name, ds in src.f[group].items():
+                for name in src.f[group]:
                     # appended datasets only (the fixed index coordinates `agent`, `task` are declared)
                     if name in self.f[group] and n > 0 and self.f[group][name].maxshape[0] is None:
                         with check.damaged(src.path, f"/{group}/{name}"):
-                            rows = ds[:n]
+                            rows = src._read(group, name, 0, n)
                         out = self._d(f"{group}/{name}")
                         out.resize(n, axis=0)
                         out[:n] = rows
@@ -700,6 +701,7 @@ class Archive:
         if check._set_attempts is None:  # HDF5's retry count cannot be capped: look in a child first
             check.probe_in_child(self.path)
         self.swmr = False
+        unclosed = True  # HDF5 records no clean close: the writer runs, was killed or failed on a write
         try:
             if short is not None:  # only a run marked failed after a write error may be short
                 failed = check.failed_in_place(self.path)
@@ -709,6 +711,7 @@ class Archive:
                 self.swmr = True
             else:
                 self.f = check.open_h5(self.path, swmr=False)
+                unclosed = False
         except OSError as plain:
             # a running or killed SWMR writer: only a SWMR reader may open it
             try:
@@ -736,6 +739,8 @@ class Archive:
             self.schema = str(schema)
             # the durable counts as of this open: one consistent view of a file a writer still grows
             self._counts = check.check_layout(self.f, self.path)
+            # a writer that stopped without closing the file may have left a chunk half rewritten
+            self._unclosed = unclosed and self._counts is not None
         except BaseException:
             self.f.close()
             raise
@@ -838,12 +843,20 @@ class Archive:
                 _time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def _read(self, group: str, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of an appended dataset, those in a chunk the writer left half
+        rewritten included when they are proven (see `read_rows`)."""
+        counted = self._counts[group] if self._unclosed and self._counts else None
+        return read_rows(self.f[group][name], start, stop, counted)
+
     def timeseries(self) -> dict[str, np.ndarray]:
         """Every recorded series (with 'step' and 'time'), durable rows only (a running writer may
         have grown some series further already)."""
         g = self.f["timeseries"]
         n = self.records
-        return self._rows("the time series", lambda: {name: g[name][:n] for name in _series(g)})
+        return self._rows(
+            "the time series", lambda: {name: self._read("timeseries", name, 0, n) for name in _series(g)}
+        )
 
     def snapshot_names(self) -> list[str]:
         """Names of the snapshot arrays (empty when the run took none)."""
@@ -851,23 +864,50 @@ class Archive:
         return [k for k in g if k not in ("step", "time") and not g[k].is_scale]
 
     def snapshot_steps(self) -> np.ndarray:
-        g = self.f["snapshots"]
+        """The step of every durable snapshot."""
+        return self._snapshot_column("step", np.int64)
+
+    def snapshot_times(self) -> np.ndarray:
+        """The model time of every durable snapshot."""
+        return self._snapshot_column("time", np.float64)
+
+    def _snapshot_column(self, name: str, dtype) -> np.ndarray:
         n = self.snapshot_count
-        return self._rows("/snapshots/step", lambda: g["step"][:n] if "step" in g else np.zeros(0, dtype=np.int64))
+        if name not in self.f["snapshots"]:
+            return np.zeros(0, dtype=dtype)
+        return self._rows(f"/snapshots/{name}", lambda: self._read("snapshots", name, 0, n))
+
+    def _require_snapshots(self, name: str) -> None:
+        if name not in self.snapshot_names():
+            raise ArchiveError(f"archive {self.path} has no snapshots of '{name}'; it has {self.snapshot_names()}")
 
     def snapshots(self, name: str) -> np.ndarray:
         """All durable snapshots of one array, first axis the snapshot index."""
-        g = self.f["snapshots"]
-        if name not in self.snapshot_names():
-            raise ArchiveError(f"archive {self.path} has no snapshots of '{name}'; it has {self.snapshot_names()}")
+        self._require_snapshots(name)
         n = self.snapshot_count
-        return self._rows(f"/snapshots/{name}", lambda: g[name][:n])
+        return self._rows(f"/snapshots/{name}", lambda: self._read("snapshots", name, 0, n))
+
+    def snapshot(self, name: str, index: int) -> tuple[int, np.ndarray]:
+        """(step, array) of one durable snapshot (`index` counts from 0, or from the end if negative),
+        without reading the others."""
+        self._require_snapshots(name)
+        n = self.snapshot_count
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise ArchiveError(f"archive {self.path} has {n} snapshots of '{name}'; there is no snapshot {index}")
+        return self._rows(
+            f"/snapshots/{name}",
+            lambda: (int(self._read("snapshots", "step", i, i + 1)[0]), self._read("snapshots", name, i, i + 1)[0]),
+        )
 
     def final_metrics(self) -> dict[str, float | None]:
         """The last recorded value of every series (reads one element per series)."""
         g = self.f["timeseries"]
         n = self.records
-        return self._rows("the last record", lambda: {k: (g[k][n - 1].item() if n else None) for k in _series(g)})
+        return self._rows(
+            "the last record",
+            lambda: {k: (self._read("timeseries", k, n - 1, n)[0].item() if n else None) for k in _series(g)},
+        )
 
     def checkpoint(self, *, arrays: bool = True) -> dict[str, Any] | None:
         """The latest valid checkpoint: state, rng state, records and snapshots counts; or None.
@@ -904,7 +944,7 @@ class Archive:
     def verify(self) -> dict[str, Any]:
         """Read every dataset (checking HDF5's fletcher32 checksums) and every checkpoint digest;
         ArchiveError names the first damaged object."""
-        return check.verify(self.f, self.path)
+        return check.verify(self.f, self.path, self._counts, unclosed=self._unclosed)
 
     def to_xarray(self):
         """Time series and snapshots as one `xarray.Dataset` (needs the `xarray` extra)."""

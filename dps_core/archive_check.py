@@ -25,6 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .archive_rows import read_rows
 from .errors import ArchiveError
 
 __all__ = [
@@ -348,9 +349,18 @@ def _read_all(ds: h5py.Dataset) -> None:
         ds[sel]
 
 
-def verify(f: h5py.File, path: Path) -> dict[str, Any]:
+def _read_counted(ds: h5py.Dataset, n: int, unclosed: bool) -> None:
+    """Read the first n rows of an appended dataset a chunk at a time (see `read_rows`)."""
+    for start in range(0, n, ds.chunks[0]):
+        read_rows(ds, start, min(n, start + ds.chunks[0]), n if unclosed else None)
+
+
+def verify(f: h5py.File, path: Path, counts: dict[str, int] | None = None, *, unclosed: bool = False) -> dict[str, Any]:
     """Read every dataset (HDF5 checks fletcher32 on chunked ones) and recompute the checkpoint
-    digests; raise ArchiveError naming the first damaged object. Returns what was checked."""
+    digests; raise ArchiveError naming the first damaged object. Returns what was checked. With
+    the durable row `counts` ({'timeseries': n, 'snapshots': m}), appended datasets are read up to
+    those counts: rows past them are not data. `unclosed`: the writer stopped without closing the
+    file, so the chunk holding the last counted rows may be half rewritten (see `read_rows`)."""
     names: list[str] = []
     with damaged(path, "the object tree"):
         f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
@@ -358,7 +368,11 @@ def verify(f: h5py.File, path: Path) -> dict[str, Any]:
     for name in names:
         with damaged(path, f"dataset /{name}"):
             ds = f[name]
-            _read_all(ds)
+            group = name.split("/", 1)[0]
+            if counts is not None and group in counts and ds.maxshape and ds.maxshape[0] is None:
+                _read_counted(ds, min(counts[group], ds.shape[0]), unclosed)
+            else:
+                _read_all(ds)
             nbytes += ds.size * ds.dtype.itemsize if ds.shape is not None else 0
     slots = {}
     latest = int(f["checkpoint/latest"][()])

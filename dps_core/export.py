@@ -64,8 +64,7 @@ def to_xarray(ar: Archive):
     if names:
         n, k = int(ar.f.attrs["n_agents"]), int(ar.f.attrs["n_tasks"])
         coords["snapshot_step"] = ("snapshot_step", ar.snapshot_steps())
-        count = len(coords["snapshot_step"][1])
-        coords["snapshot_time"] = ("snapshot_step", ar.f["snapshots/time"][:count])
+        coords["snapshot_time"] = ("snapshot_step", ar.snapshot_times())
         for name in names:
             arr = ar.snapshots(name)
             dims = ["snapshot_step", *snapshot_dims(name, arr.shape[1:], n, k)]

@@ -120,8 +120,8 @@ class PlotContext:
     # --- data ---
 
     def series(self, names: Iterable[str] = (), *, needs: str = "") -> dict[str, np.ndarray]:
-        """'step' plus the named time series (all when none are named), cut to their common length
-        (a running writer appends 'step' first). A missing name is one clear ArchiveError."""
+        """'step' plus the named time series (all when none are named), durable rows only. A
+        missing name is one clear ArchiveError."""
         g = self.archive.f["timeseries"]
         names = list(names) or [n for n in g if n not in ("step", "time")]
         missing = [n for n in names if n not in g]
@@ -131,9 +131,8 @@ class PlotContext:
             raise ArchiveError(
                 f"archive {self.archive.path} has no series {', '.join(map(repr, missing))}{why}; it has {', '.join(have)}"
             )
-        data = {n: g[n][()] for n in ["step", *names]}
-        n = min(len(v) for v in data.values())
-        return {k: v[:n] for k, v in data.items()}
+        data = self.archive.timeseries()
+        return {n: data[n] for n in ["step", *names]}
 
     def snapshot_array(self, name: str, *, needs: str = "") -> tuple[int, np.ndarray]:
         """(step, array) of one snapshotted array at `self.snapshot` (an index; -1 the last)."""
@@ -142,17 +141,17 @@ class PlotContext:
         why = f" {needs}" if needs else ""
         if name not in g:
             raise ArchiveError(f"archive {self.archive.path} has no snapshots of '{name}'{why}; {how}")
-        n = min(g["step"].shape[0], g[name].shape[0])
+        n = self.archive.snapshot_count
         if n == 0:
             raise ArchiveError(f"archive {self.archive.path} has no snapshots of '{name}' yet{why}; {how}")
         i = self.snapshot if self.snapshot >= 0 else n + self.snapshot
         if not 0 <= i < n:
             raise ConfigError(f"snapshot index {self.snapshot} is out of range: the archive has {n} snapshots")
-        return int(g["step"][i]), g[name][i]
+        return self.archive.snapshot(name, i)
 
     def has_snapshots(self, name: str) -> bool:
         g = self.archive.f["snapshots"]
-        return name in g and min(g["step"].shape[0], g[name].shape[0]) > 0
+        return name in g and self.archive.snapshot_count > 0
 
     def checkpoint_array(self, name: str) -> np.ndarray | None:
         """An array of the latest checkpoint ('w', 'demand', 'profile/mu', ...), or None."""

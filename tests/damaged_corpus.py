@@ -85,20 +85,33 @@ def make_bases(out: Path) -> dict[str, Path]:
 
 def extents(path: Path) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
     """(protected, all) storage extents (offset, size, dataset) of every dataset; protected ones
-    carry a checksum (chunked with fletcher32, or in the latest checkpoint slot)."""
+    carry a checksum (chunked with fletcher32, or in the latest checkpoint slot). In a killed
+    run's file, the chunk holding a series' last counted rows may have been torn by the kill
+    (readers prove those rows against the checksum): only its counted rows and its checksum are
+    protected, the bytes past them are not data."""
     protected, every = [], []
     with h5py.File(path, "r", swmr=True) as f:
         latest = int(f["checkpoint/latest"][()])
+        killed = f["run/status"][()].strip() == b"running"
+        counted = {"timeseries": int(f["run/records"][()]), "snapshots": int(f["run/snapshots"][()])}
 
         def visit(name, obj):
             if not isinstance(obj, h5py.Dataset):
                 return
             dcpl = obj.id.get_create_plist()
             if obj.chunks is not None:
+                n = counted.get(name.split("/")[0], 0)
+                row = obj.dtype.itemsize * int(np.prod(obj.shape[1:], dtype=np.int64))
                 for i in range(obj.id.get_num_chunks()):
                     info = obj.id.get_chunk_info(i)
                     every.append((info.byte_offset, info.size, name))
-                    if obj.fletcher32:
+                    if not obj.fletcher32:
+                        continue
+                    first = info.chunk_offset[0]
+                    if killed and first < n < first + obj.chunks[0] and obj.compression is None:
+                        protected.append((info.byte_offset, (n - first) * row, name))
+                        protected.append((info.byte_offset + info.size - 4, 4, name))
+                    else:
                         protected.append((info.byte_offset, info.size, name))
             elif dcpl.get_layout() == h5py.h5d.CONTIGUOUS and obj.id.get_offset() is not None:
                 ext = (obj.id.get_offset(), obj.id.get_storage_size(), name)

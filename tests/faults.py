@@ -42,6 +42,18 @@ PRELUDE = textwrap.dedent("""
     path = sys.argv[1]
 """)
 
+# the run killed (SIGKILL) when it records step 45
+KILLED_AT_45 = """
+    from dps_core import hookimpl
+    class Killer:
+        dps_plugin_name = "killer"
+        @hookimpl
+        def dps_record(self, simulation, step, metrics):
+            if step == 45:
+                die()
+    Simulation.from_config(config, plugins=[Killer()], entry_points=False).run(path)
+"""
+
 
 def run_child(tmp_path: Path, body: str, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
     """Run `PRELUDE + body` in a child (it sees `config`, `path` = first arg, `die()`, `A`)."""

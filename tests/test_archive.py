@@ -481,3 +481,26 @@ def test_schema_1_0_archives_still_read_and_resume(tmp_path):
     with open_archive(path) as a, open_archive(whole) as b:
         for k, v in b.timeseries().items():
             np.testing.assert_array_equal(a.timeseries()[k], v, err_msg=k)
+
+
+def test_one_snapshot_is_the_state_at_its_step(tmp_path):
+    """`snapshot(name, i)` against the run's own final state and against `snapshots(name)`; the
+    snapshot times against the time series at the same steps."""
+    sim = Simulation.from_config(CONFIG)
+    sim.run(tmp_path / "a.h5")
+    with open_archive(tmp_path / "a.h5") as ar:
+        step, w = ar.snapshot("w", -1)
+        assert step == sim.state.step == 60
+        np.testing.assert_array_equal(w, sim.state.arrays()["w"])
+        steps, all_w = ar.snapshot_steps(), ar.snapshots("w")
+        assert list(steps) == [0, 20, 40, 60]
+        for i in range(4):
+            s, w = ar.snapshot("w", i)
+            assert s == steps[i]
+            np.testing.assert_array_equal(w, all_w[i])
+        ts = ar.timeseries()
+        np.testing.assert_array_equal(ar.snapshot_times(), ts["time"][np.searchsorted(ts["step"], steps)])
+        with pytest.raises(ArchiveError, match="has 4 snapshots of 'w'; there is no snapshot 4"):
+            ar.snapshot("w", 4)
+        with pytest.raises(ArchiveError, match="has no snapshots of 'C'"):
+            ar.snapshot("C", 0)

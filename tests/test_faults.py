@@ -79,17 +79,6 @@ def test_kill_at_named_point_of_a_run(tmp_path, point, faults):
     faults.assert_same(faults.recover(path, tmp_path), want)
 
 
-KILLED_AT_45 = """
-    from dps_core import hookimpl
-    class Killer:
-        dps_plugin_name = "killer"
-        @hookimpl
-        def dps_record(self, simulation, step, metrics):
-            if step == 45:
-                die()
-    Simulation.from_config(config, plugins=[Killer()], entry_points=False).run(path)
-"""
-
 RESUME = "Simulation.resume(path, entry_points=False)\n"
 
 RESUME_POINTS = {
@@ -124,7 +113,7 @@ RESUME_POINTS = {
 def test_kill_at_named_point_of_a_resume(tmp_path, point, faults):
     want = faults.reference(tmp_path)
     path = tmp_path / "run.h5"
-    assert faults.run_child(tmp_path, KILLED_AT_45, str(path)).returncode == -9
+    assert faults.run_child(tmp_path, faults.KILLED_AT_45, str(path)).returncode == -9
     proc = faults.run_child(tmp_path, textwrap.dedent(RESUME_POINTS[point]) + RESUME, str(path))
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     with open_archive(path) as ar:
@@ -186,7 +175,7 @@ def test_killed_archive_keeps_only_durable_rows(tmp_path, faults):
     """Rows buffered but not flushed are not in the archive; rows counted in run/records are."""
     path = tmp_path / "run.h5"
     config = {**faults.CONFIG, "archive": {**faults.CONFIG["archive"], "flush_every": 1000}}
-    proc = faults.run_child(tmp_path, KILLED_AT_45, str(path), config=config)
+    proc = faults.run_child(tmp_path, faults.KILLED_AT_45, str(path), config=config)
     assert proc.returncode == -9
     with h5py.File(path, "r", swmr=True) as f:
         durable = int(f["run/records"][()])
@@ -204,7 +193,7 @@ def test_killed_writer_without_swmr_still_opens_and_resumes(tmp_path, faults):
     its consistency flags are cleared; dps clears them in a copy in memory to read it."""
     config = {**faults.CONFIG, "archive": {**faults.CONFIG["archive"], "swmr": False}}
     path = tmp_path / "run.h5"
-    assert faults.run_child(tmp_path, KILLED_AT_45, str(path), config=config).returncode == -9
+    assert faults.run_child(tmp_path, faults.KILLED_AT_45, str(path), config=config).returncode == -9
     with pytest.raises(OSError):
         h5py.File(path, "r", swmr=True)
     with open_archive(path) as ar:
