@@ -53,50 +53,63 @@ def test_checksum_agrees_with_the_one_hdf5_stores(tmp_path, dtype, row, per_chun
             assert not fletcher32_agrees(flipped.tobytes(), stored)
 
 
+TORN = ("timeseries/step", "timeseries/efficiency", "snapshots/S")  # S: 640-byte rows, 102 a chunk
+
+
 def _killed_archive(tmp_path, faults):
+    """A run killed at step 45: its counted rows per group, and those rows of the TORN datasets."""
     path = tmp_path / "run.h5"
     proc = faults.run_child(tmp_path, faults.KILLED_AT_45, str(path))
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     with h5py.File(path, "r", swmr=True) as f:
-        durable = int(f["run/records"][()])
-        before = {name: f[f"timeseries/{name}"][:durable] for name in ("step", "efficiency")}
-        assert 0 < durable == f["timeseries/step"].shape[0] < f["timeseries/step"].chunks[0]
-    return path, durable, before
+        counted = {"timeseries": int(f["run/records"][()]), "snapshots": int(f["run/snapshots"][()])}
+        before = {}
+        for name in TORN:
+            n = counted[name.split("/")[0]]
+            assert 0 < n == f[name].shape[0] < f[name].chunks[0]  # the rows end inside the first chunk
+            before[name] = f[name][:n]
+    return path, counted, before
 
 
 def _write_at(path, name: str, offset_in_chunk: int, data: bytes) -> None:
-    """Overwrite bytes of /timeseries/<name>'s first chunk in the file, as a torn write would."""
+    """Overwrite bytes of dataset `name`'s first chunk in the file, as a torn write would."""
     with h5py.File(path, "r", swmr=True) as f:
-        start = f[f"timeseries/{name}"].id.get_chunk_info_by_coord((0,)).byte_offset
+        start = f[name].id.get_chunk_info_by_coord((0,) * f[name].ndim).byte_offset
     with open(path, "r+b") as fh:
         fh.seek(start + offset_in_chunk)
         fh.write(data)
 
 
-def _tear(path, name: str, durable: int) -> None:
-    """The next row written after the durable ones, the checksum left as it was."""
-    _write_at(path, name, durable * 8, np.array([45.0]).astype("<f8").tobytes())
+def _tear(path, name: str, counted: int) -> None:
+    """The next row (ones: never the fill value) written after the counted ones, the checksum
+    left as it was."""
+    with h5py.File(path, "r", swmr=True) as f:
+        row = np.ones(f[name].shape[1:], dtype=f[name].dtype).tobytes()
+    _write_at(path, name, counted * len(row), row)
     with h5py.File(path, "r", swmr=True) as f, pytest.raises(OSError):  # what HDF5 alone makes of it
-        f[f"timeseries/{name}"][:durable]
+        f[name][:counted]
 
 
 def test_torn_chunk_keeps_its_durable_rows_and_resumes(tmp_path, faults):
-    path, durable, before = _killed_archive(tmp_path, faults)
-    for name in before:
-        _tear(path, name, durable)
+    path, counted, before = _killed_archive(tmp_path, faults)
+    for name in TORN:
+        _tear(path, name, counted[name.split("/")[0]])
     with open_archive(path) as ar:
         ts = ar.timeseries()
-        for name, want in before.items():
-            np.testing.assert_array_equal(ts[name], want, err_msg=name)
-        assert ar.final_metrics()["step"] == before["step"][-1]
+        for name in ("step", "efficiency"):
+            np.testing.assert_array_equal(ts[name], before[f"timeseries/{name}"], err_msg=name)
+        assert ar.final_metrics()["step"] == before["timeseries/step"][-1]
+        np.testing.assert_array_equal(ar.snapshots("S"), before["snapshots/S"])
+        np.testing.assert_array_equal(ar.snapshot("S", -1)[1], before["snapshots/S"][-1])
         ar.verify()
     Simulation.resume(path, entry_points=False)
     faults.assert_same(faults.arrays(path), faults.reference(tmp_path))
 
 
 def test_damage_inside_the_durable_rows_is_still_refused(tmp_path, faults):
-    path, durable, _ = _killed_archive(tmp_path, faults)
-    _write_at(path, "efficiency", 8 * (durable - 1), np.array([0.5]).tobytes())  # the last durable row
+    path, counted, _ = _killed_archive(tmp_path, faults)
+    last = 8 * (counted["timeseries"] - 1)
+    _write_at(path, "timeseries/efficiency", last, np.array([0.5]).tobytes())  # the last counted row
     with open_archive(path) as ar:
         with pytest.raises(ArchiveError, match="damaged: cannot read the time series"):
             ar.timeseries()
@@ -109,15 +122,14 @@ def test_damage_inside_the_durable_rows_is_still_refused(tmp_path, faults):
 def test_a_checksum_of_fewer_rows_than_durable_proves_nothing(tmp_path, faults):
     """The stored checksum is that of a version holding one counted row less (as if rows were
     counted before they were written): it proves that version's rows, not the counted ones."""
-    path, durable, before = _killed_archive(tmp_path, faults)
+    path, counted, before = _killed_archive(tmp_path, faults)
+    durable, rows = counted["timeseries"], before["timeseries/efficiency"]
     with h5py.File(tmp_path / "scratch.h5", "w") as f, h5py.File(path, "r", swmr=True) as src:
         like = src["timeseries/efficiency"]
-        ds = f.create_dataset(
-            "x", data=before["efficiency"][:-1], maxshape=(None,), chunks=like.chunks, fletcher32=True
-        )
+        ds = f.create_dataset("x", data=rows[:-1], maxshape=(None,), chunks=like.chunks, fletcher32=True)
         _, older = _chunk_bytes(ds)
         size = like.id.get_chunk_info_by_coord((0,)).size
-    _write_at(path, "efficiency", size - 4, older.to_bytes(4, "little"))
+    _write_at(path, "timeseries/efficiency", size - 4, older.to_bytes(4, "little"))
     with open_archive(path) as ar, pytest.raises(ArchiveError, match="damaged"):
         ar.timeseries()
     with h5py.File(path, "r", swmr=True) as f:
@@ -126,7 +138,7 @@ def test_a_checksum_of_fewer_rows_than_durable_proves_nothing(tmp_path, faults):
             with pytest.raises(OSError):
                 read_rows(ds, 0, stop, durable)
         # what the planted checksum does prove: the version with one row less
-        np.testing.assert_array_equal(read_rows(ds, 0, durable - 1, durable - 1), before["efficiency"][:-1])
+        np.testing.assert_array_equal(read_rows(ds, 0, durable - 1, durable - 1), rows[:-1])
 
 
 def test_a_cleanly_closed_archive_is_never_read_past_its_checksum(tmp_path, faults):
@@ -136,7 +148,7 @@ def test_a_cleanly_closed_archive_is_never_read_past_its_checksum(tmp_path, faul
     Simulation.from_config(faults.CONFIG, entry_points=False).run(path)
     with h5py.File(path, "r") as f:
         durable = int(f["run/records"][()])
-    _tear(path, "efficiency", durable)
+    _tear(path, "timeseries/efficiency", durable)
     with open_archive(path) as ar:
         assert ar.status == "finished"
         with pytest.raises(ArchiveError, match="damaged: cannot read the time series"):
