@@ -4,6 +4,10 @@ proven by that old checksum: they read, verify and resume; any other damage is s
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -155,3 +159,17 @@ def test_a_cleanly_closed_archive_is_never_read_past_its_checksum(tmp_path, faul
             ar.timeseries()
         with pytest.raises(ArchiveError, match="damaged: cannot read dataset /timeseries/efficiency"):
             ar.verify()
+
+
+def test_the_kill_stress_tool_reads_every_killed_archive(tmp_path):
+    """tests/kill_stress.py in a short form: two runs killed at random moments, both published
+    (the kill lands after the first flush), both read and verified (exit status 0)."""
+    tool = Path(__file__).with_name("kill_stress.py")
+    proc = subprocess.run(
+        [sys.executable, str(tool), str(tmp_path), "--runs", "2", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "'published': 2" in proc.stdout
