@@ -349,10 +349,20 @@ def _read_all(ds: h5py.Dataset) -> None:
         ds[sel]
 
 
-def _read_counted(ds: h5py.Dataset, n: int, unclosed: bool) -> None:
-    """Read the first n rows of an appended dataset a chunk at a time (see `read_rows`)."""
+def _read_counted(ds: h5py.Dataset, n: int, unclosed: bool) -> bool:
+    """Read the first n rows of an appended dataset a chunk at a time; True if a chunk the writer
+    left half rewritten had to prove its rows (see `read_rows`)."""
+    torn = False
     for start in range(0, n, ds.chunks[0]):
-        read_rows(ds, start, min(n, start + ds.chunks[0]), n if unclosed else None)
+        stop = min(n, start + ds.chunks[0])
+        try:
+            ds[start:stop]
+        except OSError:
+            if not unclosed:
+                raise
+            read_rows(ds, start, stop, n)
+            torn = True
+    return torn
 
 
 def verify(f: h5py.File, path: Path, counts: dict[str, int] | None = None, *, unclosed: bool = False) -> dict[str, Any]:
@@ -360,17 +370,20 @@ def verify(f: h5py.File, path: Path, counts: dict[str, int] | None = None, *, un
     digests; raise ArchiveError naming the first damaged object. Returns what was checked. With
     the durable row `counts` ({'timeseries': n, 'snapshots': m}), appended datasets are read up to
     those counts: rows past them are not data. `unclosed`: the writer stopped without closing the
-    file, so the chunk holding the last counted rows may be half rewritten (see `read_rows`)."""
+    file, so the chunk holding the last counted rows may be half rewritten (see `read_rows`); the
+    datasets where it was, and its rows were proven, are listed under 'torn_chunks'."""
     names: list[str] = []
     with damaged(path, "the object tree"):
         f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
     nbytes = 0
+    torn: list[str] = []
     for name in names:
         with damaged(path, f"dataset /{name}"):
             ds = f[name]
             group = name.split("/", 1)[0]
             if counts is not None and group in counts and ds.maxshape and ds.maxshape[0] is None:
-                _read_counted(ds, min(counts[group], ds.shape[0]), unclosed)
+                if _read_counted(ds, min(counts[group], ds.shape[0]), unclosed):
+                    torn.append(f"/{name}")
             else:
                 _read_all(ds)
             nbytes += ds.size * ds.dtype.itemsize if ds.shape is not None else 0
@@ -383,7 +396,7 @@ def verify(f: h5py.File, path: Path, counts: dict[str, int] | None = None, *, un
             continue
         ok = check_slot(s, path, slot, raise_error=slot == latest)
         slots[slot] = "ok" if ok else "damaged (not the latest slot)"
-    return {"datasets": len(names), "bytes": int(nbytes), "checkpoint_slots": slots}
+    return {"datasets": len(names), "bytes": int(nbytes), "checkpoint_slots": slots, "torn_chunks": torn}
 
 
 def read_slot(s: h5py.Group) -> dict[str, np.ndarray]:

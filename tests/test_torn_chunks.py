@@ -14,6 +14,7 @@ import pytest
 
 from dps_core import ArchiveError, Simulation, open_archive
 from dps_core.archive_rows import fletcher32_agrees, read_rows
+from dps_core.cli import main
 
 
 def _chunk_bytes(ds: h5py.Dataset) -> tuple[np.ndarray, int]:
@@ -94,7 +95,7 @@ def _tear(path, name: str, counted: int) -> None:
         f[name][:counted]
 
 
-def test_torn_chunk_keeps_its_durable_rows_and_resumes(tmp_path, faults):
+def test_torn_chunk_keeps_its_durable_rows_and_resumes(tmp_path, faults, capsys):
     path, counted, before = _killed_archive(tmp_path, faults)
     for name in TORN:
         _tear(path, name, counted[name.split("/")[0]])
@@ -105,7 +106,11 @@ def test_torn_chunk_keeps_its_durable_rows_and_resumes(tmp_path, faults):
         assert ar.final_metrics()["step"] == before["timeseries/step"][-1]
         np.testing.assert_array_equal(ar.snapshots("S"), before["snapshots/S"])
         np.testing.assert_array_equal(ar.snapshot("S", -1)[1], before["snapshots/S"][-1])
-        ar.verify()
+        assert sorted(ar.verify()["torn_chunks"]) == sorted(f"/{name}" for name in TORN)
+    assert main(["inspect", "--verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "the chunk holding the last counted rows of /snapshots/S, /timeseries/efficiency" in out
+    assert "was half rewritten when the writer stopped" in out
     Simulation.resume(path, entry_points=False)
     faults.assert_same(faults.arrays(path), faults.reference(tmp_path))
 
