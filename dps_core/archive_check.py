@@ -358,9 +358,7 @@ def _read_counted(ds: h5py.Dataset, n: int, unclosed: bool) -> bool:
         try:
             ds[start:stop]
         except OSError:
-            if not unclosed:
-                raise
-            read_rows(ds, start, stop, n)
+            read_rows(ds, start, stop, n if unclosed else None)  # HDF5's error again unless proven
             torn = True
     return torn
 

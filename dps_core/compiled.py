@@ -171,12 +171,12 @@ def _fused_tile(plan: _Plan, n: int, n_threads: int = 1) -> int:
     if not FUSED or plan.interaction or plan.band_g < 0:
         return 0
     halo = plan.band_g + plan.band_s
-    threads = max(1, n_threads)
-    tile = min(TILE, n - 2 * halo, -(-n // (4 * threads)))
+    shares = max(1, n_threads)
+    tile = min(TILE, n - 2 * halo, -(-n // (4 * shares)))
     if tile < 1:
         return 0
     count = -(-n // tile)
-    count = -(-count // threads) * threads  # static shares of equal size
+    count = -(-count // shares) * shares  # static shares of equal size
     tile = -(-n // count)
     if halo > MAX_BAND or tile < 4 * max(halo, 1):
         return 0

@@ -42,17 +42,22 @@ PRELUDE = textwrap.dedent("""
     path = sys.argv[1]
 """)
 
-# the run killed (SIGKILL) when it records step 45
-KILLED_AT_45 = """
+
+def killed_at(step: int) -> str:
+    """Child code (for `run_child`): run `config` and die (SIGKILL) when it records `step`."""
+    return f"""
     from dps_core import hookimpl
     class Killer:
         dps_plugin_name = "killer"
         @hookimpl
         def dps_record(self, simulation, step, metrics):
-            if step == 45:
+            if step == {step}:
                 die()
     Simulation.from_config(config, plugins=[Killer()], entry_points=False).run(path)
 """
+
+
+KILLED_AT_45 = killed_at(45)
 
 
 def run_child(tmp_path: Path, body: str, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:

@@ -136,32 +136,17 @@ def test_live_archive_is_never_replaced(tmp_path):
     Simulation.from_config({**SLOW, "run": {**SLOW["run"], "steps": 10}}).run(path, overwrite=True)
 
 
-KILLED = """
-import os, signal, sys
-from dps_core import Simulation, hookimpl
-class Killer:
-    dps_plugin_name = "killer"
-    @hookimpl
-    def dps_record(self, simulation, step, metrics):
-        if step == 20:
-            os.kill(os.getpid(), signal.SIGKILL)
-Simulation.from_config({config!r}, plugins=[Killer()], entry_points=False).run(sys.argv[1])
-"""
-
-
-def _killed_archive(tmp_path: Path) -> Path:
+def _killed_archive(tmp_path: Path, faults) -> Path:
     path = tmp_path / "killed.h5"
     small = {**SLOW, "run": {**SLOW["run"], "steps": 40}}
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", KILLED.format(config=small), str(path)], cwd=tmp_path, env=env)
-    assert proc.returncode == -9
+    assert faults.run_child(tmp_path, faults.killed_at(20), str(path), config=small).returncode == -9
     return path
 
 
-def test_writer_on_another_host_is_live_while_its_heartbeat_is_fresh(tmp_path, monkeypatch):
+def test_writer_on_another_host_is_live_while_its_heartbeat_is_fresh(tmp_path, monkeypatch, faults):
     import dps_core.archive_io as io
 
-    path = _killed_archive(tmp_path)
+    path = _killed_archive(tmp_path, faults)
     assert live_writer(path) is None  # same host: its pid is dead
     monkeypatch.setattr(io.socket, "gethostname", lambda: "another-host")
     assert live_writer(path).startswith("process ")  # heartbeat written seconds ago
@@ -178,8 +163,8 @@ class _Fails:
         raise RuntimeError("boom")
 
 
-def test_resume_never_follows_a_planted_link_and_leaves_no_temporary(tmp_path):
-    path = _killed_archive(tmp_path)
+def test_resume_never_follows_a_planted_link_and_leaves_no_temporary(tmp_path, faults):
+    path = _killed_archive(tmp_path, faults)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / "killed.h5.resume-tmp").symlink_to(victim)  # the name older versions used
